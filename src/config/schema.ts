@@ -1,0 +1,140 @@
+/**
+ * The zod schemas of a forge config file (`councils.yaml`): a model registry under
+ * `models:` and councils under `councils:`. YAML keys are snake_case; {@link toHarnessConfig}
+ * in `load.ts` maps the parsed file to the camelCase TypeScript shapes below.
+ */
+import { z } from 'zod';
+
+/** A credential reference: `env:NAME`, `file:/path`, or (discouraged) a literal value. */
+export const credentialRefSchema = z
+  .string()
+  .min(1)
+  .describe(
+    'A secret reference: env:VAR_NAME or file:/run/secrets/name (a literal key also works, but never commit one).',
+  );
+
+/** Capabilities a model declares; the router and validators use them. */
+export const capabilitySchema = z.enum(['tools', 'vision', 'json', 'streaming', 'embeddings']);
+
+/** A scripted rule of the simulated provider: the first rule whose `when` matches answers. */
+export const simulatedRuleSchema = z.strictObject({
+  when: z
+    .string()
+    .min(1)
+    .describe('A JavaScript regular expression (case-insensitive) tested against the last user message.'),
+  reply: z
+    .string()
+    .describe('The reply. {{input}} is replaced with the last user message, {{agent}} with the system name.'),
+});
+
+export const modelTypeSchema = z.enum([
+  'openai',
+  'anthropic',
+  'google',
+  'openai-compatible',
+  'local',
+  'simulated',
+]);
+
+export const modelEntrySchema = z
+  .strictObject({
+    id: z.string().min(1).describe('The id councils use to name this model.'),
+    type: modelTypeSchema.describe('Which provider speaks to it.'),
+    model: z.string().min(1).optional().describe("The provider's own model name; defaults to id."),
+    api: z
+      .enum(['chat', 'responses'])
+      .optional()
+      .describe('OpenAI only: chat completions or the responses API (default responses).'),
+    api_key: credentialRefSchema.optional(),
+    endpoint: z.url().optional().describe('Base URL of the API (Ollama: http://localhost:11434/v1).'),
+    path: z.string().min(1).optional().describe('type local only: a GGUF file for embedded inference.'),
+    headers: z.record(z.string(), z.string()).optional(),
+    context_window: z.int().positive().optional().describe('Tokens the model accepts, prompt plus output.'),
+    max_output_tokens: z.int().positive().optional(),
+    price_per_mtok: z
+      .strictObject({ input: z.number().nonnegative(), output: z.number().nonnegative() })
+      .optional()
+      .describe('USD per million tokens.'),
+    capabilities: z.array(capabilitySchema).optional(),
+    latency_threshold_ms: z.int().positive().optional().describe('Calls slower than this count as slow.'),
+    latency_ms: z.int().nonnegative().optional().describe('type simulated only: added latency per call.'),
+    rules: z.array(simulatedRuleSchema).optional().describe('type simulated only: scripted replies.'),
+  })
+  .superRefine((entry, ctx) => {
+    if (entry.type === 'local' && entry.path === undefined && entry.endpoint === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message:
+          'a local model needs `endpoint` (an OpenAI-compatible server such as Ollama) or `path` (a GGUF file)',
+      });
+    }
+    if (entry.type === 'openai-compatible' && entry.endpoint === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message: 'an openai-compatible model needs `endpoint`',
+      });
+    }
+    if (entry.path !== undefined && entry.type !== 'local') {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: '`path` is only valid for type local' });
+    }
+    if ((entry.rules !== undefined || entry.latency_ms !== undefined) && entry.type !== 'simulated') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [entry.rules !== undefined ? 'rules' : 'latency_ms'],
+        message: 'only valid for type simulated',
+      });
+    }
+  });
+
+export const recursionFallbackSchema = z.enum(['ReAsk', 'Escalate', 'BestSoFar', 'Fail']);
+
+export const recursionSchema = z.strictObject({
+  max_depth: z.int().nonnegative().optional(),
+  trigger_on: z.array(z.string().min(1)).optional().describe('Conditions such as "confidence < 0.6".'),
+  fallback: recursionFallbackSchema.optional(),
+});
+
+export const agentSchema = z.strictObject({
+  name: z.string().min(1),
+  model: z.string().min(1).describe('A model id from `models:`.'),
+  fallback: z.array(z.string().min(1)).optional().describe('Model ids tried in order when the model fails.'),
+  instructions: z.string().optional().describe('The system prompt of this agent.'),
+  skills: z.array(z.string().min(1)).optional().describe('Skill names from the skill registry.'),
+  max_tokens: z.int().positive().optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  max_steps: z.int().positive().optional().describe('Model/tool loop steps per agent turn (default 5).'),
+});
+
+export const councilSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  strategy: z.enum(['pipeline']).optional().describe('How agents cooperate (default pipeline).'),
+  memory: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('A memory URL: memory://, sqlite://path (default memory://).'),
+  recursion_depth: z.int().nonnegative().optional(),
+  recursion: recursionSchema.optional(),
+  agents: z.array(agentSchema).min(1, 'a council needs at least one agent'),
+});
+
+export const telemetrySchema = z.strictObject({
+  exporter: z.enum(['otlp', 'console', 'none']).optional(),
+  endpoint: z.url().optional(),
+  service_name: z.string().optional(),
+});
+
+export const configFileSchema = z.strictObject({
+  version: z.literal(1).optional(),
+  models: z.array(modelEntrySchema).optional(),
+  councils: z.array(councilSchema).optional(),
+  telemetry: telemetrySchema.optional(),
+});
+
+export type ModelEntryYaml = z.infer<typeof modelEntrySchema>;
+export type AgentYaml = z.infer<typeof agentSchema>;
+export type CouncilYaml = z.infer<typeof councilSchema>;
+export type ConfigFileYaml = z.infer<typeof configFileSchema>;
