@@ -28,6 +28,8 @@ export type HarnessErrorCode =
   | 'harness_not_started'
   | 'aborted'
   | 'cli_usage'
+  | 'script_exhausted'
+  | 'fake_spec_invalid'
   | 'internal';
 
 /** Where in a config file an error points. Lines and columns are 1-based. */
