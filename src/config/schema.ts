@@ -118,6 +118,19 @@ export const councilSchema = z.strictObject({
     .describe('A memory URL: memory://, sqlite://path (default memory://).'),
   recursion_depth: z.int().nonnegative().optional(),
   recursion: recursionSchema.optional(),
+  knowledge: z
+    .array(
+      z.union([
+        z.string().min(1),
+        z.strictObject({
+          id: z.string().min(1).optional(),
+          text: z.string().min(1),
+          meta: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+        }),
+      ]),
+    )
+    .optional()
+    .describe('Documents stored in the council memory at start, for recall by the Search skill.'),
   agents: z.array(agentSchema).min(1, 'a council needs at least one agent'),
 });
 

@@ -26,6 +26,13 @@ export interface AgentSpec {
   maxSteps?: number;
 }
 
+export interface KnowledgeDocument {
+  /** Stable id; defaults to a hash of the text so restarts do not duplicate. */
+  id?: string;
+  text: string;
+  meta?: Record<string, string | number | boolean>;
+}
+
 export interface CouncilSpec {
   name: string;
   description?: string;
@@ -34,6 +41,8 @@ export interface CouncilSpec {
   memory?: string;
   recursionDepth?: number;
   recursion?: Partial<RecursionPolicySpec>;
+  /** Documents remembered in the council memory at start (idempotent), for the Search skill. */
+  knowledge?: Array<string | KnowledgeDocument>;
   agents: AgentSpec[];
 }
 

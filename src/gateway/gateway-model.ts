@@ -1,0 +1,157 @@
+/**
+ * The gateway model: an AI SDK `LanguageModelV4` that stands for a chain of registry models
+ * (primary, then fallbacks). Both `generateText` and `streamText` go through it, so prompt
+ * checks, fallback, events, usage and cost are one code path for streaming and non-streaming.
+ *
+ * Hot path: per call it does a context-window bound check (no tokenizer unless the cheap bound
+ * says the prompt might not fit), one provider call, and usage bookkeeping. No timers, no
+ * AbortController.
+ */
+import type {
+  LanguageModelV4,
+  LanguageModelV4CallOptions,
+  LanguageModelV4GenerateResult,
+  LanguageModelV4Prompt,
+  LanguageModelV4StreamPart,
+  LanguageModelV4StreamResult,
+  LanguageModelV4Usage,
+} from '@ai-sdk/provider';
+import type { HarnessError } from '../errors.ts';
+import type { Redactor } from '../models/credentials.ts';
+import { costUsd, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
+import { assertFitsContext } from '../prompt/tokens.ts';
+import type { EventLog, Usage } from '../runtime/events.ts';
+import { toProviderError } from './provider-error.ts';
+
+export interface GatewayModelOptions {
+  registry: ModelRegistry;
+  /** Model ids: the primary first, then fallbacks in order. */
+  chain: readonly string[];
+  /** Where to emit model-call events; omit for a silent call. */
+  log?: EventLog;
+  path?: readonly string[];
+  /** Accumulates usage of every attempt (a failed attempt costs nothing we can see). */
+  usage?: Usage;
+  redactor?: Redactor;
+}
+
+/** The gateway model plus which registry model answered last. */
+export interface GatewayModel extends LanguageModelV4 {
+  readonly answeredBy: () => string | undefined;
+}
+
+export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
+  const { registry, chain, log, usage, redactor } = options;
+  const path = options.path ?? [];
+  let answeredBy: string | undefined;
+  const first = registry.entry(chain[0] ?? '');
+
+  function account(resolved: ResolvedModel, u: LanguageModelV4Usage, started: number): void {
+    const input = u.inputTokens.total ?? 0;
+    const output = u.outputTokens.total ?? 0;
+    const cost = costUsd(resolved.entry, input, output);
+    if (usage) {
+      usage.inputTokens += input;
+      usage.outputTokens += output;
+      usage.costUsd += cost;
+      usage.modelCalls += 1;
+    }
+    log?.emit(path, {
+      type: 'model-call-finish',
+      model: resolved.entry.id,
+      provider: resolved.model.provider,
+      inputTokens: input,
+      outputTokens: output,
+      costUsd: cost,
+      latencyMs: Date.now() - started,
+    });
+  }
+
+  async function attempt<T>(
+    call: LanguageModelV4CallOptions,
+    stream: boolean,
+    invoke: (resolved: ResolvedModel, started: number) => Promise<T>,
+  ): Promise<T> {
+    let lastError: HarnessError | undefined;
+    for (const [i, id] of chain.entries()) {
+      const started = Date.now();
+      let resolved: ResolvedModel | undefined;
+      try {
+        resolved = registry.resolve(id);
+        const { entry } = resolved;
+        assertFitsContext({
+          model: entry.id,
+          contextWindow: entry.contextWindow,
+          ...(call.maxOutputTokens === undefined ? {} : { maxOutputTokens: call.maxOutputTokens }),
+          prompt: promptText(call.prompt),
+        });
+        log?.emit(path, { type: 'model-call-start', model: id, provider: resolved.model.provider, attempt: i + 1, stream });
+        const result = await invoke(resolved, started);
+        answeredBy = id;
+        return result;
+      } catch (error) {
+        const failure = toProviderError(error, id, redactor, call.abortSignal);
+        log?.emit(path, {
+          type: 'model-call-error',
+          model: id,
+          provider: resolved?.model.provider ?? registry.entry(id).type,
+          error: { code: failure.code, message: failure.message, isRetryable: failure.isRetryable },
+          latencyMs: Date.now() - started,
+        });
+        // Abort is terminal: never fall back, never retry.
+        if (failure.code === 'aborted') throw failure;
+        lastError = failure;
+        const next = chain[i + 1];
+        if (next !== undefined) log?.emit(path, { type: 'model-fallback', from: id, to: next, reason: failure.message });
+      }
+    }
+    throw lastError;
+  }
+
+  return {
+    specificationVersion: 'v4',
+    provider: 'forge-gateway',
+    modelId: first.id,
+    supportedUrls: {},
+    answeredBy: () => answeredBy,
+    doGenerate(call): Promise<LanguageModelV4GenerateResult> {
+      return attempt(call, false, async (resolved, started) => {
+        const result = await resolved.model.doGenerate(call);
+        account(resolved, result.usage, started);
+        return result;
+      });
+    },
+    doStream(call): Promise<LanguageModelV4StreamResult> {
+      return attempt(call, true, async (resolved, started) => {
+        const result = await resolved.model.doStream(call);
+        // Failures after this point end the stream; it is never replayed on another model.
+        const counted = result.stream.pipeThrough(
+          new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
+            transform(part, controller) {
+              if (part.type === 'finish') account(resolved, part.usage, started);
+              controller.enqueue(part);
+            },
+          }),
+        );
+        return { ...result, stream: counted };
+      });
+    },
+  };
+}
+
+/** All text of a provider prompt, for the context-window bound. */
+function promptText(prompt: LanguageModelV4Prompt): string {
+  let text = '';
+  for (const message of prompt) {
+    if (message.role === 'system') {
+      text += `${message.content}\n`;
+      continue;
+    }
+    for (const part of message.content) {
+      if (part.type === 'text' || part.type === 'reasoning') text += `${part.text}\n`;
+      else if (part.type === 'tool-call') text += `${JSON.stringify(part.input)}\n`;
+      else if (part.type === 'tool-result') text += `${JSON.stringify(part.output)}\n`;
+    }
+  }
+  return text;
+}

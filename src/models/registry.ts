@@ -1,0 +1,99 @@
+/**
+ * The model registry: ids → entries (metadata, prices, capabilities) → AI SDK models, built
+ * once and cached. Credentials are resolved when a model is first prepared; a missing one is a
+ * `missing_credential` error naming the variable, never a value.
+ */
+import type { LanguageModelV4 } from '@ai-sdk/provider';
+import { didYouMean } from '../config/did-you-mean.ts';
+import { HarnessError } from '../errors.ts';
+import { type Redactor, resolveCredential } from './credentials.ts';
+import { providerType } from './providers.ts';
+import type { ModelEntry } from './types.ts';
+
+/** A registry entry together with its built AI SDK model. */
+export interface ResolvedModel {
+  entry: ModelEntry;
+  model: LanguageModelV4;
+}
+
+export interface ModelRegistryOptions {
+  env?: Record<string, string | undefined>;
+  redactor?: Redactor;
+  /** Where each entry came from, for error messages: id → e.g. `councils.yaml models[2]`. */
+  origins?: ReadonlyMap<string, string>;
+}
+
+export class ModelRegistry {
+  readonly #entries = new Map<string, ModelEntry>();
+  readonly #resolved = new Map<string, ResolvedModel>();
+  readonly #options: ModelRegistryOptions;
+
+  constructor(entries: readonly ModelEntry[] = [], options: ModelRegistryOptions = {}) {
+    this.#options = options;
+    for (const entry of entries) this.add(entry);
+  }
+
+  /** Adds or replaces an entry; a replaced entry's cached model is dropped. */
+  add(entry: ModelEntry): void {
+    providerType(entry.type);
+    this.#entries.set(entry.id, entry);
+    this.#resolved.delete(entry.id);
+  }
+
+  ids(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
+  /** The entry for `id`; an unknown id is `unknown_model` with a did-you-mean. */
+  entry(id: string): ModelEntry {
+    const entry = this.#entries.get(id);
+    if (!entry) throw unknownModel(id, this.ids());
+    return entry;
+  }
+
+  /** The entry and its AI SDK model, built (and its key resolved) on first use. */
+  resolve(id: string): ResolvedModel {
+    const cached = this.#resolved.get(id);
+    if (cached) return cached;
+    const entry = this.entry(id);
+    const type = providerType(entry.type);
+    const ref = entry.apiKey ?? (type.defaultKeyEnv === undefined ? undefined : `env:${type.defaultKeyEnv}`);
+    const origin = this.#options.origins?.get(id);
+    const owner = `model "${id}"${origin ? ` (${origin})` : ''}`;
+    const apiKey =
+      ref === undefined
+        ? undefined
+        : resolveCredential(ref, {
+            owner,
+            ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
+            ...(this.#options.redactor === undefined ? {} : { redactor: this.#options.redactor }),
+          });
+    const resolved = { entry, model: type.create({ entry, apiKey }) };
+    this.#resolved.set(id, resolved);
+    return resolved;
+  }
+}
+
+/** `unknown_model` with a did-you-mean among the known ids. */
+export function unknownModel(id: string, known: readonly string[]): HarnessError {
+  const guess = didYouMean(id, known);
+  return new HarnessError('unknown_model', `unknown model id "${id}"`, {
+    hint: guess
+      ? `did you mean "${guess}"?`
+      : known.length
+        ? `known model ids: ${known.join(', ')}`
+        : 'add it under `models:` in your config',
+    details: { model: id },
+  });
+}
+
+/** USD cost of a call from the entry's `pricePerMtok` (0 when prices are unknown). */
+export function costUsd(entry: ModelEntry, inputTokens: number, outputTokens: number): number {
+  const price = entry.pricePerMtok;
+  if (!price) return 0;
+  return (inputTokens * price.input + outputTokens * price.output) / 1_000_000;
+}

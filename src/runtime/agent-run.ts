@@ -1,0 +1,189 @@
+/**
+ * One agent turn: load the agent's thread from memory, run the model/tool loop through the
+ * gateway (streaming, so token deltas reach the events), save the exchange, report usage.
+ */
+import { isStepCount, type ModelMessage, streamText, type ToolSet, tool } from 'ai';
+import { HarnessError, toHarnessError } from '../errors.ts';
+import { createGatewayModel } from '../gateway/gateway-model.ts';
+import { toProviderError } from '../gateway/provider-error.ts';
+import type { Redactor } from '../models/credentials.ts';
+import type { ModelRegistry } from '../models/registry.ts';
+import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
+import { type CallDeps, callLlm } from './call-llm.ts';
+import { type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
+import type { Skill, SkillContext } from './skill.ts';
+import type { AgentSpec } from './spec.ts';
+
+/** Messages of the agent's own thread given to the model as context. */
+const historyWindow = 20;
+
+export interface AgentTurn {
+  runId: string;
+  council: string;
+  agent: AgentSpec;
+  skills: ReadonlyArray<Skill<never, unknown>>;
+  input: string;
+  path: readonly string[];
+  registry: ModelRegistry;
+  redactor: Redactor;
+  log: EventLog;
+  memory: MemoryStore;
+  tenant: string;
+  signal: AbortSignal;
+}
+
+export interface AgentTurnResult {
+  output: string;
+  model: string;
+  usage: Usage;
+}
+
+export function eventError(error: unknown): EventError {
+  const e = toHarnessError(error);
+  return { code: e.code, message: e.message, isRetryable: e.isRetryable, ...(e.hint ? { hint: e.hint } : {}) };
+}
+
+export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
+  const { agent, log, path, memory, signal } = turn;
+  const started = Date.now();
+  const usage = emptyUsage();
+  const agentNs: MemoryNamespace = { tenant: turn.tenant, council: turn.council, agent: agent.name };
+  const councilNs: MemoryNamespace = { tenant: turn.tenant, council: turn.council };
+  log.emit(path, { type: 'agent-start', agent: agent.name, model: agent.model, input: turn.input });
+  try {
+    const history = await memory.read(agentNs, { limit: historyWindow, signal });
+    const messages: ModelMessage[] = history
+      .filter((m) => m.role === 'user' || m.role === 'assistant')
+      .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
+    messages.push({ role: 'user', content: turn.input });
+
+    const gateway = createGatewayModel({
+      registry: turn.registry,
+      chain: [agent.model, ...(agent.fallback ?? [])],
+      log,
+      path,
+      usage,
+      redactor: turn.redactor,
+    });
+    const deps: CallDeps = { registry: turn.registry, redactor: turn.redactor, log, path };
+    const tools = toolsFor(turn, councilNs, deps, usage);
+
+    let failure: unknown;
+    let step = 0;
+    const result = streamText({
+      model: gateway,
+      messages,
+      maxRetries: 0,
+      abortSignal: signal,
+      stopWhen: isStepCount(agent.maxSteps ?? 5),
+      ...(agent.instructions ? { system: agent.instructions } : {}),
+      ...(agent.maxTokens === undefined ? {} : { maxOutputTokens: agent.maxTokens }),
+      ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
+      ...(Object.keys(tools).length ? { tools } : {}),
+      onError: ({ error }) => {
+        failure = error;
+      },
+    });
+    let stepText = '';
+    for await (const part of result.fullStream) {
+      if (part.type === 'start-step') {
+        step++;
+        stepText = '';
+        log.emit(path, { type: 'step-start', step });
+      } else if (part.type === 'text-delta') {
+        stepText += part.text;
+        log.emit(path, { type: 'token-delta', delta: part.text });
+      } else if (part.type === 'finish-step') {
+        log.emit(path, { type: 'step-finish', step, finishReason: part.finishReason, text: stepText });
+      } else if (part.type === 'error') {
+        failure = part.error;
+      }
+    }
+    if (failure !== undefined) {
+      const error = toProviderError(unwrapRetry(failure), agent.model, turn.redactor, signal);
+      log.emit(path, { type: 'step-error', step, error: eventError(error) });
+      throw error;
+    }
+    signal.throwIfAborted();
+    const output = (await result.text).trim();
+    await memory.append(agentNs, { role: 'user', content: turn.input }, { signal });
+    await memory.append(agentNs, { role: 'assistant', content: output }, { signal });
+    log.emit(path, { type: 'agent-finish', agent: agent.name, output, usage: { ...usage }, durationMs: Date.now() - started });
+    return { output, model: gateway.answeredBy() ?? agent.model, usage };
+  } catch (error) {
+    const e = signal.aborted
+      ? new HarnessError('aborted', `agent "${agent.name}" was aborted`, { cause: signal.reason })
+      : toHarnessError(error);
+    log.emit(path, { type: 'agent-error', agent: agent.name, error: eventError(e) });
+    throw e;
+  }
+}
+
+function unwrapRetry(error: unknown): unknown {
+  const last = (error as { lastError?: unknown } | null)?.lastError;
+  return last ?? error;
+}
+
+/** The agent's skills as AI SDK tools, each call reported as tool-call events. */
+function toolsFor(turn: AgentTurn, councilNs: MemoryNamespace, deps: CallDeps, usage: Usage): ToolSet {
+  const tools: ToolSet = {};
+  for (const skill of turn.skills) {
+    tools[skill.name] = tool({
+      description: skill.description,
+      inputSchema: skill.inputSchema,
+      execute: async (input: unknown, { toolCallId, abortSignal }) => {
+        const started = Date.now();
+        turn.log.emit(turn.path, { type: 'tool-call-start', tool: skill.name, toolCallId, input });
+        const signal = abortSignal ?? turn.signal;
+        const context: SkillContext = {
+          runId: turn.runId,
+          path: turn.path,
+          council: turn.council,
+          agent: turn.agent.name,
+          model: turn.agent.model,
+          memory: turn.memory,
+          namespace: councilNs,
+          idempotencyKey: `${turn.runId}/${turn.path.join('/')}/${toolCallId}`,
+          signal,
+          callLlm: async (options) => {
+            const result = await callLlm(deps, {
+              ...options,
+              model: options.model ?? turn.agent.model,
+              ...(options.model === undefined && turn.agent.fallback ? { fallback: turn.agent.fallback } : {}),
+              signal: options.signal ?? signal,
+            });
+            usage.inputTokens += result.usage.inputTokens;
+            usage.outputTokens += result.usage.outputTokens;
+            usage.costUsd += result.usage.costUsd;
+            usage.modelCalls += result.usage.modelCalls;
+            return result;
+          },
+        };
+        try {
+          const output = await skill.run(input as never, context);
+          turn.log.emit(turn.path, {
+            type: 'tool-call-finish',
+            tool: skill.name,
+            toolCallId,
+            output,
+            durationMs: Date.now() - started,
+          });
+          return output;
+        } catch (error) {
+          const e = toHarnessError(error, 'skill_failed');
+          turn.log.emit(turn.path, {
+            type: 'tool-call-error',
+            tool: skill.name,
+            toolCallId,
+            error: eventError(e),
+            durationMs: Date.now() - started,
+          });
+          if (e.code === 'aborted') throw e;
+          // The model sees the failure and can recover; the run goes on.
+          return { error: { code: e.code, message: e.message } };
+        }
+      },
+    });
+  }
+  return tools;
+}

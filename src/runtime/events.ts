@@ -1,0 +1,147 @@
+/**
+ * `RunEvent`: the typed, versioned union every run emits. The journal, telemetry, learning and
+ * the UI all consume this one stream. `path` locates the emitter in the council tree:
+ * `['CustomerSupport']` for the council, `['CustomerSupport', 'Triage']` for an agent, and
+ * deeper for sub-agents.
+ */
+
+/** Token and cost totals. Token counts come from the provider (or the simulated estimate). */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** USD, from the registry's prices; 0 when prices are unknown. */
+  costUsd: number;
+  modelCalls: number;
+}
+
+/** A secret-free error as carried by events. */
+export interface EventError {
+  code: string;
+  message: string;
+  isRetryable: boolean;
+  hint?: string;
+}
+
+interface Base {
+  /** Schema version of the event union. */
+  v: 1;
+  runId: string;
+  /** Position in the run's event sequence, from 0. */
+  seq: number;
+  /** Epoch milliseconds. */
+  ts: number;
+  path: string[];
+}
+
+export type RunEventBody =
+  | { type: 'run-start'; council: string; input: string }
+  | { type: 'run-finish'; output: string; usage: Usage; durationMs: number }
+  | { type: 'run-error'; error: EventError; usage: Usage; durationMs: number }
+  | { type: 'agent-start'; agent: string; model: string; input: string }
+  | { type: 'agent-finish'; agent: string; output: string; usage: Usage; durationMs: number }
+  | { type: 'agent-error'; agent: string; error: EventError }
+  | { type: 'step-start'; step: number }
+  | { type: 'step-finish'; step: number; finishReason: string; text: string }
+  | { type: 'step-error'; step: number; error: EventError }
+  | { type: 'model-call-start'; model: string; provider: string; attempt: number; stream: boolean }
+  | {
+      type: 'model-call-finish';
+      model: string;
+      provider: string;
+      inputTokens: number;
+      outputTokens: number;
+      costUsd: number;
+      latencyMs: number;
+    }
+  | { type: 'model-call-error'; model: string; provider: string; error: EventError; latencyMs: number }
+  | { type: 'model-fallback'; from: string; to: string; reason: string }
+  | { type: 'tool-call-start'; tool: string; toolCallId: string; input: unknown }
+  | { type: 'tool-call-finish'; tool: string; toolCallId: string; output: unknown; durationMs: number }
+  | { type: 'tool-call-error'; tool: string; toolCallId: string; error: EventError; durationMs: number }
+  | { type: 'token-delta'; delta: string };
+
+/** One event of a run. Narrow on `type`. */
+export type RunEvent = Base & RunEventBody;
+
+export type RunEventType = RunEvent['type'];
+
+/** A zero usage record. */
+export function emptyUsage(): Usage {
+  return { inputTokens: 0, outputTokens: 0, costUsd: 0, modelCalls: 0 };
+}
+
+/** Adds `b` into `a` in place. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  a.inputTokens += b.inputTokens;
+  a.outputTokens += b.outputTokens;
+  a.costUsd += b.costUsd;
+  a.modelCalls += b.modelCalls;
+  return a;
+}
+
+/**
+ * The event log of one run: callbacks see each event as it happens, and every async
+ * iterator replays from the first event, so a late `for await` misses nothing.
+ */
+export class EventLog {
+  readonly runId: string;
+  readonly #events: RunEvent[] = [];
+  readonly #listeners = new Set<(event: RunEvent) => void>();
+  #waiters: Array<() => void> = [];
+  #closed = false;
+
+  constructor(runId: string) {
+    this.runId = runId;
+  }
+
+  /** Appends an event stamped with run id, sequence and time, and delivers it. */
+  emit(path: readonly string[], body: RunEventBody): RunEvent {
+    const event = { v: 1, runId: this.runId, seq: this.#events.length, ts: Date.now(), path: [...path], ...body } as RunEvent;
+    this.#events.push(event);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A failing listener must not break the run or other listeners.
+      }
+    }
+    this.#wake();
+    return event;
+  }
+
+  /** Calls `listener` for every later event; returns an unsubscribe function. */
+  subscribe(listener: (event: RunEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Ends iteration for all iterators once they have drained. */
+  close(): void {
+    this.#closed = true;
+    this.#wake();
+  }
+
+  /** Everything emitted so far. */
+  get events(): readonly RunEvent[] {
+    return this.#events;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<RunEvent> {
+    let i = 0;
+    while (true) {
+      if (i < this.#events.length) {
+        yield this.#events[i++] as RunEvent;
+      } else if (this.#closed) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      }
+    }
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * `Harness`: owns the model registry, the skill registry and the memories; runs councils and
+ * single model calls. Build it from objects or from a YAML file (`Harness.fromFile`).
+ */
+import { randomUUID } from 'node:crypto';
+import { didYouMean } from '../config/did-you-mean.ts';
+import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
+import { HarnessError, toHarnessError } from '../errors.ts';
+import { Memory } from '../memory/index.ts';
+import { Redactor } from '../models/credentials.ts';
+import { ModelRegistry, unknownModel } from '../models/registry.ts';
+import type { ModelEntry } from '../models/types.ts';
+import type { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
+import { eventError, runAgentTurn } from './agent-run.ts';
+import { builtinSkills } from './builtin-skills.ts';
+import { type CallLlmOptions, type CallLlmResult, callLlm, type StreamLlmResult, streamLlm } from './call-llm.ts';
+import { Council } from './council.ts';
+import { addUsage, EventLog, emptyUsage, type RunEvent } from './events.ts';
+import { RecursionPolicy } from './recursion-policy.ts';
+import { Run, type RunResult } from './run.ts';
+import { type Skill, SkillRegistry } from './skill.ts';
+import type { CouncilSpec } from './spec.ts';
+
+/** The default memory when a council names none: the embedded SQLite store. */
+export const defaultMemoryUrl = 'sqlite://.forge/memory.db';
+
+export interface HarnessOptions {
+  models?: ModelEntry[];
+  councils?: Array<Council | CouncilSpec>;
+  /** Skills registered in code; YAML names resolve against these and the built-ins (NLU, Search). */
+  skills?: Array<Skill<never, unknown>>;
+  /** Memory for councils that name none (default `$FORGE_MEMORY_URL` or `sqlite://.forge/memory.db`). */
+  memory?: Memory | string;
+  /** Environment for credential references (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  /** Field overrides per model id, applied over the entries (e.g. point `endpoint` at a test server). */
+  modelOverrides?: Record<string, Partial<Omit<ModelEntry, 'id'>>>;
+  telemetry?: OpenTelemetryExporter;
+  /** Tenant used for memory namespaces when a run names none (default `default`). */
+  tenant?: string;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Called for every event as it happens. */
+  onEvent?: (event: RunEvent) => void;
+  tenant?: string;
+}
+
+export class Harness {
+  readonly registry: ModelRegistry;
+  readonly skills = new SkillRegistry();
+  readonly telemetry: OpenTelemetryExporter | undefined;
+  readonly #councils = new Map<string, Council>();
+  readonly #redactor = new Redactor();
+  readonly #defaultMemory: Memory;
+  readonly #tenant: string;
+  readonly #source: LoadedConfig | undefined;
+  #started: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
+    this.#source = source;
+    const entries = (options.models ?? []).map((entry) => ({ ...entry, ...(options.modelOverrides?.[entry.id] ?? {}) }));
+    const origins = new Map<string, string>();
+    for (const [i, entry] of entries.entries()) {
+      if (source) origins.set(entry.id, describe(source, ['models', i]));
+    }
+    this.registry = new ModelRegistry(entries, {
+      redactor: this.#redactor,
+      origins,
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
+    for (const skill of builtinSkills()) this.skills.register(skill);
+    for (const skill of options.skills ?? []) this.skills.register(skill);
+    for (const council of options.councils ?? []) this.addCouncil(council);
+    this.#defaultMemory = Memory.from(options.memory ?? process.env.FORGE_MEMORY_URL ?? defaultMemoryUrl);
+    this.telemetry = options.telemetry;
+    this.#tenant = options.tenant ?? 'default';
+  }
+
+  /** Loads a `councils.yaml` (models + councils) and builds a harness from it. */
+  static async fromFile(path: string, options: Omit<HarnessOptions, 'models' | 'councils'> = {}): Promise<Harness> {
+    const knownSkills = [...builtinSkills(), ...(options.skills ?? [])].map((s) => s.name);
+    const config = await loadConfigFile(path, {
+      knownSkills,
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
+    return new Harness({ ...options, models: config.models, councils: config.councils }, config);
+  }
+
+  /** Adds (or replaces) a council. */
+  addCouncil(council: Council | CouncilSpec): Council {
+    const built = council instanceof Council ? council : councilFromSpec(council);
+    this.#councils.set(built.name, built);
+    return built;
+  }
+
+  councilNames(): string[] {
+    return [...this.#councils.keys()];
+  }
+
+  /** The council named `name`; an unknown name is `unknown_council` with a did-you-mean. */
+  council(name: string): Council {
+    const council = this.#councils.get(name);
+    if (council) return council;
+    const known = this.councilNames();
+    const guess = didYouMean(name, known);
+    throw new HarnessError('unknown_council', `no council named "${name}"`, {
+      hint: guess ? `did you mean "${guess}"?` : known.length ? `councils: ${known.join(', ')}` : 'define one under `councils:`',
+    });
+  }
+
+  /**
+   * Checks every council against the registries (models, fallbacks, skills), resolves the
+   * credentials of every model a council uses, opens the memories and stores knowledge.
+   * Idempotent; `run()` calls it when needed.
+   */
+  start(): Promise<void> {
+    this.#started ??= this.#start().catch((error: unknown) => {
+      this.#started = undefined;
+      throw error;
+    });
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
+    this.#stopped = false;
+    const councils = [...this.#councils.values()];
+    for (const [ci, council] of councils.entries()) {
+      for (const [ai, agent] of council.agents.entries()) {
+        for (const [fi, id] of [agent.model, ...(agent.spec.fallback ?? [])].entries()) {
+          if (!this.registry.has(id)) {
+            const error = unknownModel(id, this.registry.ids());
+            throw this.#locate(error, ['councils', ci, 'agents', ai, ...(fi === 0 ? ['model'] : ['fallback', fi - 1])]);
+          }
+          try {
+            this.registry.resolve(id);
+          } catch (error) {
+            throw this.#locate(toHarnessError(error), ['councils', ci, 'agents', ai, fi === 0 ? 'model' : 'fallback']);
+          }
+        }
+        for (const [si, name] of (agent.spec.skills ?? []).entries()) {
+          if (agent.skillInstances.some((s) => s.name === name) || this.skills.get(name)) continue;
+          const guess = didYouMean(name, this.skills.names());
+          throw this.#locate(
+            new HarnessError('unknown_skill', `agent "${agent.name}" uses unknown skill "${name}"`, {
+              hint: guess
+                ? `did you mean "${guess}"?`
+                : `known skills: ${this.skills.names().join(', ')}; register yours with new Harness({ skills: [...] })`,
+            }),
+            ['councils', ci, 'agents', ai, 'skills', si],
+          );
+        }
+      }
+      const memory = council.memory ?? this.#defaultMemory;
+      await memory.ping();
+      for (const doc of council.knowledge) {
+        const d = typeof doc === 'string' ? { text: doc } : doc;
+        await memory.remember(
+          { tenant: this.#tenant, council: council.name },
+          { id: d.id ?? `kb-${hashText(d.text)}`, text: d.text, ...(d.meta ? { meta: d.meta } : {}) },
+        );
+      }
+    }
+  }
+
+  /** Closes every memory. A stopped harness can be started again. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#started = undefined;
+    const memories = new Set<Memory>([this.#defaultMemory]);
+    for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
+    await Promise.all([...memories].map((m) => m.close()));
+  }
+
+  /**
+   * Runs a council on `input`. The returned `Run` is awaitable (`RunResult`, never rejects)
+   * and async-iterable (`RunEvent`s from the first).
+   */
+  run(council: string | Council, input: string, options: RunOptions = {}): Run {
+    const log = new EventLog(`run_${randomUUID()}`);
+    if (options.onEvent) log.subscribe(options.onEvent);
+    const result = this.#execute(log, council, input, options).finally(() => log.close());
+    return new Run(log, result);
+  }
+
+  async #execute(log: EventLog, councilRef: string | Council, input: string, options: RunOptions): Promise<RunResult> {
+    const started = Date.now();
+    const usage = emptyUsage();
+    const name = typeof councilRef === 'string' ? councilRef : councilRef.name;
+    const agents: RunResult['agents'] = [];
+    log.emit([name], { type: 'run-start', council: name, input });
+    const signal = options.signal ?? new AbortController().signal;
+    try {
+      if (this.#stopped) throw new HarnessError('harness_not_started', 'the harness was stopped', { hint: 'call start() again' });
+      if (typeof input !== 'string' || input.trim() === '') {
+        throw new HarnessError('prompt_invalid', 'the run input is empty', { hint: 'pass the request text to run()' });
+      }
+      const council = typeof councilRef === 'string' ? this.council(councilRef) : this.addCouncil(councilRef);
+      await this.start();
+      const memory = council.memory ?? this.#defaultMemory;
+      let current = input;
+      for (const agent of council.agents) {
+        const skills = (agent.spec.skills ?? []).map(
+          (skillName) => agent.skillInstances.find((s) => s.name === skillName) ?? (this.skills.get(skillName) as Skill<never, unknown>),
+        );
+        const turn = await runAgentTurn({
+          runId: log.runId,
+          council: council.name,
+          agent: agent.spec,
+          skills,
+          input: current,
+          path: [council.name, agent.name],
+          registry: this.registry,
+          redactor: this.#redactor,
+          log,
+          memory,
+          tenant: options.tenant ?? this.#tenant,
+          signal,
+        });
+        addUsage(usage, turn.usage);
+        agents.push({ name: agent.name, model: turn.model, output: turn.output });
+        current = `${input}\n\n[${agent.name}] ${turn.output}`;
+      }
+      const output = agents.at(-1)?.output ?? '';
+      const durationMs = Date.now() - started;
+      log.emit([name], { type: 'run-finish', output, usage: { ...usage }, durationMs });
+      return { runId: log.runId, council: name, status: 'succeeded', output, agents, usage, durationMs };
+    } catch (cause) {
+      const error = signal.aborted
+        ? new HarnessError('aborted', `run ${log.runId} was aborted`, { cause: signal.reason })
+        : toHarnessError(cause);
+      const durationMs = Date.now() - started;
+      log.emit([name], { type: 'run-error', error: eventError(error), usage: { ...usage }, durationMs });
+      return {
+        runId: log.runId,
+        council: name,
+        status: error.code === 'aborted' ? 'aborted' : 'failed',
+        output: agents.at(-1)?.output ?? '',
+        agents,
+        usage,
+        durationMs,
+        error,
+      };
+    }
+  }
+
+  /** One model call through the gateway, for use inside skills or on its own. */
+  callLlm(options: CallLlmOptions): Promise<CallLlmResult> {
+    return callLlm({ registry: this.registry, redactor: this.#redactor }, options);
+  }
+
+  /** One streaming model call through the same path as {@link callLlm}. */
+  streamLlm(options: CallLlmOptions): StreamLlmResult {
+    return streamLlm({ registry: this.registry, redactor: this.#redactor }, options);
+  }
+
+  /** Replaces every known secret in `text` with `***` (for logs you write yourself). */
+  redact(text: string): string {
+    return this.#redactor.redact(text);
+  }
+
+  #locate(error: HarnessError, path: Array<string | number>): HarnessError {
+    if (!this.#source || error.location) return error;
+    return new HarnessError(error.code, error.message, {
+      cause: error.cause,
+      isRetryable: error.isRetryable,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+      details: error.details,
+      location: this.#source.locate(path),
+    });
+  }
+}
+
+function councilFromSpec(spec: CouncilSpec): Council {
+  const depth = spec.recursion?.maxDepth ?? spec.recursionDepth;
+  const recursion =
+    spec.recursion || spec.recursionDepth !== undefined
+      ? new RecursionPolicy({ ...spec.recursion, ...(depth === undefined ? {} : { maxDepth: depth }) })
+      : undefined;
+  return new Council({
+    name: spec.name,
+    agents: spec.agents,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    ...(spec.strategy === undefined ? {} : { strategy: spec.strategy }),
+    ...(spec.memory === undefined ? {} : { memory: spec.memory }),
+    ...(recursion === undefined ? {} : { recursion }),
+    ...(spec.knowledge === undefined ? {} : { knowledge: spec.knowledge }),
+  });
+}
+
+function describe(source: LoadedConfig, path: Array<string | number>): string {
+  const loc = source.locate(path);
+  return `${loc.file ?? 'config'}${loc.line === undefined ? '' : `:${loc.line}`} ${loc.path}`;
+}
+
+function hashText(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(36);
+}
