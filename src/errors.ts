@@ -44,12 +44,12 @@ export interface SourceLocation {
 export interface HarnessErrorOptions {
   cause?: unknown;
   /** True when the same call may succeed if tried again (rate limit, overload, network). */
-  isRetryable?: boolean;
+  isRetryable?: boolean | undefined;
   /** What would fix it, shown after the message. */
-  hint?: string;
-  location?: SourceLocation;
+  hint?: string | undefined;
+  location?: SourceLocation | undefined;
   /** Structured, secret-free facts for programs (e.g. `{ model, limit, count }`). */
-  details?: Record<string, unknown>;
+  details?: Record<string, unknown> | undefined;
 }
 
 /** Base class of every error forge-harness throws or reports. */

@@ -67,30 +67,40 @@ type JsonSchema = {
   items?: JsonSchema;
   enum?: unknown[];
   required?: string[];
+  minimum?: number;
+  maximum?: number;
 };
 
 /** A JSON value shaped by `schema`, filled from what {@link classify} finds in `text`. */
 export function jsonFromSchema(schema: unknown, text: string, name = ''): unknown {
   const s = (schema ?? {}) as JsonSchema;
   const c = classify(text);
+  const key = name.toLowerCase();
   if (Array.isArray(s.enum) && s.enum.length > 0) {
+    const known = key.includes('sentiment') ? c.sentiment : key.includes('intent') ? c.intent : undefined;
+    if (known !== undefined && s.enum.includes(known)) return known;
     return s.enum.find((v) => typeof v === 'string' && text.toLowerCase().includes(v.toLowerCase())) ?? s.enum[0];
   }
   const type = Array.isArray(s.type) ? s.type[0] : s.type;
-  const key = name.toLowerCase();
   switch (type ?? (s.properties ? 'object' : 'string')) {
     case 'object': {
       if (key === 'entities' && !s.properties) return c.entities;
       const out: Record<string, unknown> = {};
-      for (const [prop, sub] of Object.entries(s.properties ?? {})) out[prop] = jsonFromSchema(sub, text, prop);
+      // Optional fields are left out, as a careful model would: it only fills what it must.
+      const required = new Set(s.required ?? Object.keys(s.properties ?? {}));
+      for (const [prop, sub] of Object.entries(s.properties ?? {})) {
+        if (required.has(prop)) out[prop] = jsonFromSchema(sub, text, prop);
+      }
       return out;
     }
     case 'array':
       if (key === 'entities') return Object.entries(c.entities).map(([type, value]) => ({ type, value }));
       return [];
     case 'number':
-    case 'integer':
-      return key.includes('confidence') || key.includes('score') ? c.confidence : 0;
+    case 'integer': {
+      const value = key.includes('confidence') || key.includes('score') ? c.confidence : (s.minimum ?? 0);
+      return Math.min(value, s.maximum ?? value);
+    }
     case 'boolean':
       return c.intent !== 'general_inquiry';
     default:

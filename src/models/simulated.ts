@@ -59,8 +59,7 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
     if (view.toolResults.length > 0) {
       const facts = view.toolResults.map((r) => describeToolOutput(r.toolName, r.value)).join(' ');
       const c = classify(view.lastUser);
-      const lead = view.systemFirstLine ? `${view.systemFirstLine.replace(/\.$/, '')}. ` : '';
-      const text = `${lead}${facts} Next step for this ${c.intent.replace('_', ' ')} request: ${nextStep(c.intent)}`;
+      const text = `${facts} Next step for this ${c.intent.replace('_', ' ')} request: ${nextStep(c.intent)}`;
       return { content: [{ type: 'text', text }], finish: 'stop' };
     }
     return { content: [{ type: 'text', text: defaultReply(view.systemFirstLine, view.lastUser) }], finish: 'stop' };

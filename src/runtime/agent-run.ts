@@ -66,7 +66,8 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       redactor: turn.redactor,
     });
     const deps: CallDeps = { registry: turn.registry, redactor: turn.redactor, log, path };
-    const tools = toolsFor(turn, councilNs, deps, usage);
+    const reported = new Set<string>();
+    const tools = toolsFor(turn, councilNs, deps, usage, reported);
 
     let failure: unknown;
     let step = 0;
@@ -95,6 +96,16 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         log.emit(path, { type: 'token-delta', delta: part.text });
       } else if (part.type === 'finish-step') {
         log.emit(path, { type: 'step-finish', step, finishReason: part.finishReason, text: stepText });
+      } else if (part.type === 'tool-error' && !reported.has(part.toolCallId)) {
+        // Input the model sent that failed the skill's schema never reaches execute(); the
+        // AI SDK hands the validation message back to the model, and we report it here.
+        log.emit(path, {
+          type: 'tool-call-error',
+          tool: part.toolName,
+          toolCallId: part.toolCallId,
+          error: eventError(new HarnessError('skill_input_invalid', errorText(part.error))),
+          durationMs: 0,
+        });
       } else if (part.type === 'error') {
         failure = part.error;
       }
@@ -124,8 +135,18 @@ function unwrapRetry(error: unknown): unknown {
   return last ?? error;
 }
 
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The agent's skills as AI SDK tools, each call reported as tool-call events. */
-function toolsFor(turn: AgentTurn, councilNs: MemoryNamespace, deps: CallDeps, usage: Usage): ToolSet {
+function toolsFor(
+  turn: AgentTurn,
+  councilNs: MemoryNamespace,
+  deps: CallDeps,
+  usage: Usage,
+  reported: Set<string>,
+): ToolSet {
   const tools: ToolSet = {};
   for (const skill of turn.skills) {
     tools[skill.name] = tool({
@@ -133,6 +154,7 @@ function toolsFor(turn: AgentTurn, councilNs: MemoryNamespace, deps: CallDeps, u
       inputSchema: skill.inputSchema,
       execute: async (input: unknown, { toolCallId, abortSignal }) => {
         const started = Date.now();
+        reported.add(toolCallId);
         turn.log.emit(turn.path, { type: 'tool-call-start', tool: skill.name, toolCallId, input });
         const signal = abortSignal ?? turn.signal;
         const context: SkillContext = {

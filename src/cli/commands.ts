@@ -1,0 +1,335 @@
+/** The verbs of `forge`. Each parses its flags, calls the library, and returns an exit code. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { configJsonSchema } from '../config/json-schema.ts';
+import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
+import { HarnessError } from '../errors.ts';
+import { providerType } from '../models/providers.ts';
+import type { ModelEntry } from '../models/types.ts';
+import { builtinSkills } from '../runtime/builtin-skills.ts';
+import { Harness } from '../runtime/harness.ts';
+import { demoConfigYaml, demoInputs } from './demo-config.ts';
+import { exitCodeFor, exitCodes } from './exit-codes.ts';
+import type { CliIo } from './main.ts';
+import { createRenderer } from './render.ts';
+
+export interface Command {
+  help: string;
+  run(args: string[], io: CliIo, signal: AbortSignal): Promise<number>;
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
+
+/** `parseArgs` with errors turned into `cli_usage` errors that name the flag. */
+function parse(verb: string, args: string[], options: OptionSpec, positionals: number) {
+  let parsed: ReturnType<typeof parseArgs<{ options: OptionSpec; allowPositionals: true; strict: true; args: string[] }>>;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new HarnessError('cli_usage', `forge ${verb}: ${message}`, { hint: `see forge ${verb} --help` });
+  }
+  if (parsed.positionals.length > positionals) {
+    throw new HarnessError('cli_usage', `forge ${verb}: unexpected argument "${parsed.positionals[positionals]}"`, {
+      hint: `see forge ${verb} --help`,
+    });
+  }
+  return parsed;
+}
+
+function requireFile(verb: string, file: string | undefined): string {
+  if (!file) throw new HarnessError('cli_usage', `forge ${verb}: missing <file>`, { hint: `usage: forge ${verb} <file>` });
+  return file;
+}
+
+/** `--model-endpoint id=url`, repeatable: points a model at another server (tests, proxies). */
+function endpointOverrides(values: string[] | undefined): Record<string, Partial<ModelEntry>> {
+  const out: Record<string, Partial<ModelEntry>> = {};
+  for (const value of values ?? []) {
+    const eq = value.indexOf('=');
+    if (eq <= 0 || !/^https?:\/\//.test(value.slice(eq + 1))) {
+      throw new HarnessError('cli_usage', `--model-endpoint "${value}" is not ID=URL`, {
+        hint: 'example: --model-endpoint gpt-4o=http://127.0.0.1:8080/v1',
+      });
+    }
+    out[value.slice(0, eq)] = { endpoint: value.slice(eq + 1) };
+  }
+  return out;
+}
+
+async function readInput(value: string | undefined, io: CliIo): Promise<string> {
+  if (value === undefined) {
+    throw new HarnessError('cli_usage', 'forge run: missing --input', { hint: 'pass --input "text" or --input @file.txt' });
+  }
+  if (!value.startsWith('@')) return value;
+  const path = value.slice(1);
+  try {
+    return await readFile(path.startsWith('/') ? path : `${io.cwd}/${path}`, 'utf8');
+  } catch {
+    throw new HarnessError('cli_usage', `--input @${path}: the file cannot be read`, { hint: 'check the path after @' });
+  }
+}
+
+async function runCouncil(
+  harness: Harness,
+  council: string,
+  input: string,
+  json: boolean,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const renderer = createRenderer({ json, tty: io.isTty && !json, write: io.stdout });
+  const result = await harness.run(council, input, { signal, onEvent: (e) => renderer.event(e) });
+  renderer.result(result);
+  if (result.status === 'succeeded') return exitCodes.ok;
+  const code = result.error ? exitCodeFor(result.error.code) : exitCodes.runFailed;
+  if (json && result.error) io.stderr(`forge: ${result.error.code}: ${result.error.format()}\n`);
+  return code === exitCodes.internal ? exitCodes.runFailed : code;
+}
+
+const demo: Command = {
+  help: `forge demo [--input TEXT] [--json]
+
+Runs the CustomerSupport council on keyless simulated models with SQLite memory
+(.forge/demo.db, or $FORGE_DEMO_MEMORY). Without --input it sends two sample requests.
+
+  --input TEXT   one request of your own
+  --json         JSON lines of events instead of the live view
+`,
+  async run(args, io, signal) {
+    const { values } = parse('demo', args, { input: { type: 'string' }, json: { type: 'boolean' } }, 0);
+    const config = parseConfig(demoConfigYaml, { file: '<demo>', env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
+    const harness = new Harness({ models: config.models, councils: config.councils, env: io.env }, config);
+    try {
+      await harness.start();
+      const inputs = values.input === undefined ? demoInputs : [String(values.input)];
+      for (const input of inputs) {
+        const code = await runCouncil(harness, 'CustomerSupport', input, Boolean(values.json), io, signal);
+        if (code !== exitCodes.ok) return code;
+        if (!values.json) io.stdout('\n');
+      }
+      return exitCodes.ok;
+    } finally {
+      await harness.stop();
+    }
+  },
+};
+
+const run: Command = {
+  help: `forge run <file> --council NAME --input TEXT|@file [options]
+
+Runs a council from a config file and streams its events.
+
+  --council NAME              the council to run (default: the only one in the file)
+  --input TEXT | @path        the request, inline or read from a file
+  --json                      JSON lines: one per event, then one {"type":"result"} line
+  --memory URL                default memory for councils that name none
+  --model-endpoint ID=URL     send model ID to another base URL (repeatable)
+  --debug                     print stack traces on errors
+`,
+  async run(args, io, signal) {
+    const { values, positionals } = parse(
+      'run',
+      args,
+      {
+        council: { type: 'string' },
+        input: { type: 'string' },
+        json: { type: 'boolean' },
+        memory: { type: 'string' },
+        'model-endpoint': { type: 'string', multiple: true },
+      },
+      1,
+    );
+    const file = requireFile('run', positionals[0]);
+    const input = await readInput(values.input as string | undefined, io);
+    const harness = await Harness.fromFile(file, {
+      env: io.env,
+      modelOverrides: endpointOverrides(values['model-endpoint'] as string[] | undefined),
+      ...(values.memory === undefined ? {} : { memory: String(values.memory) }),
+    });
+    const names = harness.councilNames();
+    let council = values.council as string | undefined;
+    if (council === undefined) {
+      if (names.length !== 1) {
+        throw new HarnessError('cli_usage', `forge run: ${file} has ${names.length} councils; pick one with --council`, {
+          hint: names.length ? `councils: ${names.join(', ')}` : 'define one under `councils:`',
+        });
+      }
+      council = names[0] as string;
+    }
+    harness.council(council);
+    try {
+      return await runCouncil(harness, council, input, Boolean(values.json), io, signal);
+    } finally {
+      await harness.stop();
+    }
+  },
+};
+
+const validate: Command = {
+  help: `forge validate <file> [--json]
+
+Checks a config file: YAML syntax, every key and value, model ids, skill names.
+Prints "ok" and a summary, or one located error with a hint. Keys are not needed.
+`,
+  async run(args, io) {
+    const { values, positionals } = parse('validate', args, { json: { type: 'boolean' } }, 1);
+    const file = requireFile('validate', positionals[0]);
+    const config = await loadConfigFile(file, { env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
+    const summary = {
+      file,
+      models: config.models.length,
+      councils: config.councils.map((c) => ({ name: c.name, agents: c.agents.map((a) => a.name) })),
+      credentials: credentialStatus(config, io.env),
+    };
+    if (values.json) {
+      io.stdout(`${JSON.stringify({ ok: true, ...summary })}\n`);
+    } else {
+      io.stdout(`ok: ${file}: ${summary.models} models, ${summary.councils.length} councils\n`);
+      for (const c of summary.councils) io.stdout(`  council ${c.name}: ${c.agents.join(' → ')}\n`);
+      for (const m of summary.credentials.filter((s) => s.status !== 'ok' && s.status !== 'none')) {
+        io.stdout(`  note: model ${m.id} needs ${m.ref} (${m.status}) before it can run\n`);
+      }
+    }
+    return exitCodes.ok;
+  },
+};
+
+function credentialStatus(config: LoadedConfig, env: Record<string, string | undefined>) {
+  return config.models.map((m) => {
+    const type = providerType(m.type);
+    const ref = m.apiKey ?? (type.defaultKeyEnv ? `env:${type.defaultKeyEnv}` : undefined);
+    if (ref === undefined) return { id: m.id, ref: 'none', status: 'none' };
+    if (ref.startsWith('env:')) return { id: m.id, ref, status: env[ref.slice(4)] ? 'ok' : 'missing' };
+    if (ref.startsWith('file:')) return { id: m.id, ref, status: 'file' };
+    return { id: m.id, ref: 'literal', status: 'ok' };
+  });
+}
+
+const models: Command = {
+  help: `forge models <file> [--json]
+
+Lists the model registry of a config file: type, provider model, endpoint, context
+window, prices, capabilities, and whether its key reference resolves (never the key).
+`,
+  async run(args, io) {
+    const { values, positionals } = parse('models', args, { json: { type: 'boolean' } }, 1);
+    const file = requireFile('models', positionals[0]);
+    const config = await loadConfigFile(file, { env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
+    const keys = new Map(credentialStatus(config, io.env).map((s) => [s.id, s]));
+    const rows = config.models.map((m) => ({
+      id: m.id,
+      type: m.type,
+      model: m.model ?? m.id,
+      endpoint: m.endpoint ?? (m.path ? `file:${m.path}` : 'default'),
+      contextWindow: m.contextWindow ?? null,
+      pricePerMtok: m.pricePerMtok ?? null,
+      capabilities: m.capabilities ?? [],
+      key: keys.get(m.id)?.ref ?? 'none',
+      keyStatus: keys.get(m.id)?.status ?? 'none',
+    }));
+    if (values.json) {
+      io.stdout(`${JSON.stringify(rows)}\n`);
+      return exitCodes.ok;
+    }
+    const table = [
+      ['ID', 'TYPE', 'MODEL', 'ENDPOINT', 'CONTEXT', '$/MTOK IN/OUT', 'CAPABILITIES', 'KEY'],
+      ...rows.map((r) => [
+        r.id,
+        r.type,
+        r.model,
+        r.endpoint,
+        r.contextWindow === null ? '-' : String(r.contextWindow),
+        r.pricePerMtok ? `${r.pricePerMtok.input}/${r.pricePerMtok.output}` : '-',
+        r.capabilities.join(',') || '-',
+        r.key === 'none' ? '-' : `${r.key} (${r.keyStatus})`,
+      ]),
+    ];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) io.stdout(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+    return exitCodes.ok;
+  },
+};
+
+const fakeProvider: Command = {
+  help: `forge fake-provider [--port N] [--host H]
+
+Starts a local server that speaks the OpenAI (chat, responses, embeddings), Anthropic and
+Google wire formats, for testing councils against faults without keys. Point a model's
+endpoint at the printed base URL. Control API: POST /_control/faults, POST /_control/replies,
+GET /_control/counters, GET /_control/requests, POST /_control/reset. Ctrl-C stops it.
+
+  --port N   port to listen on (default 8787; 0 picks a free one)
+  --host H   address to bind (default 127.0.0.1)
+`,
+  async run(args, io, signal) {
+    const { values } = parse('fake-provider', args, { port: { type: 'string' }, host: { type: 'string' } }, 0);
+    const port = Number(values.port ?? 8787);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new HarnessError('cli_usage', `--port "${String(values.port)}" is not a port number`, {
+        hint: 'use a whole number 0..65535',
+      });
+    }
+    // Loaded on demand: the other verbs never pay for the fake server's code.
+    const { runFakeProviderServer } = await import('../testing/index.ts');
+    const server = await runFakeProviderServer({
+      port,
+      ...(values.host === undefined ? {} : { host: String(values.host) }),
+      log: (line: string) => io.stdout(`${line}\n`),
+    });
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await server.close();
+    return exitCodes.ok;
+  },
+};
+
+const schema: Command = {
+  help: `forge schema [--out FILE]
+
+Prints the JSON Schema of config files (for editor autocompletion), or writes it to FILE.
+In VS Code with the YAML extension: # yaml-language-server: $schema=./forge-config.schema.json
+`,
+  async run(args, io) {
+    const { values } = parse('schema', args, { out: { type: 'string' } }, 0);
+    const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+    if (values.out === undefined) io.stdout(text);
+    else {
+      const { mkdir } = await import('node:fs/promises');
+      const { dirname } = await import('node:path');
+      await mkdir(dirname(String(values.out)), { recursive: true });
+      await writeFile(String(values.out), text);
+      io.stdout(`wrote ${String(values.out)}\n`);
+    }
+    return exitCodes.ok;
+  },
+};
+
+export const commands: Record<string, Command> = {
+  demo,
+  run,
+  validate,
+  models,
+  'fake-provider': fakeProvider,
+  schema,
+};
+
+export function usage(): string {
+  return `forge — run councils of agents on any model
+
+Usage: forge <command> [options]   (forge <command> --help for details)
+
+Commands:
+  demo             run the CustomerSupport council on keyless simulated models
+  run <file>       run a council from a config file, streaming its events
+  validate <file>  check a config file and report the first problem, located
+  models <file>    list the model registry of a config file
+  fake-provider    start a local fake OpenAI/Anthropic/Google server with fault injection
+  schema           print the JSON Schema of config files
+
+Global: --debug (stack traces), --version, --help
+Exit codes: 0 ok · 1 run failed · 2 usage · 3 config · 4 credential · 5 provider · 6 input · 130 interrupted
+`;
+}
