@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 export const config = defineConfig({
+  // Self-imports of 'forge-harness' resolve to the sources, as examples are written for users.
+  resolve: { conditions: ['forge-source'] },
+  ssr: { resolve: { conditions: ['forge-source'], externalConditions: ['forge-source'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -6,7 +6,7 @@ export { HarnessError, type HarnessErrorCode, type HarnessErrorOptions, type Sou
 export { Harness, type HarnessOptions, type RunOptions, defaultMemoryUrl } from './runtime/harness.ts';
 export { Council, type CouncilOptions } from './runtime/council.ts';
 export { Agent, type AgentOptions } from './runtime/agent.ts';
-export { Skill, type SkillContext, type SkillOptions, SkillRegistry } from './runtime/skill.ts';
+export { Skill, type AnySkill, type SkillContext, type SkillOptions, SkillRegistry } from './runtime/skill.ts';
 export { createNluSkill, createSearchSkill, type NluResult } from './runtime/builtin-skills.ts';
 export { RecursionPolicy, type RecursionPolicyOptions } from './runtime/recursion-policy.ts';
 export { OpenTelemetryExporter, type OpenTelemetryExporterOptions } from './telemetry/otel-exporter.ts';

@@ -83,7 +83,8 @@ async function runCouncil(
   renderer.result(result);
   if (result.status === 'succeeded') return exitCodes.ok;
   const code = result.error ? exitCodeFor(result.error.code) : exitCodes.runFailed;
-  if (json && result.error) io.stderr(`forge: ${result.error.code}: ${result.error.format()}\n`);
+  // The error goes to stderr in every mode, so scripts and people see it the same way.
+  if (result.error) io.stderr(`forge: ${result.error.code}: ${result.error.format()}\n`);
   return code === exitCodes.internal ? exitCodes.runFailed : code;
 }
 

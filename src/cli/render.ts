@@ -101,7 +101,8 @@ export function createRenderer(options: RenderOptions): Renderer {
           k.dim(`\n${result.durationMs} ms · ${u.inputTokens} in / ${u.outputTokens} out tokens · ${u.modelCalls} model calls${cost}\n`),
         );
       } else {
-        w(`\n${k.red(`Run ${result.status}`)}: ${result.error?.format() ?? 'unknown error'}\n`);
+        // The error itself is printed to stderr by the command.
+        w(`\n${k.red(`Run ${result.status}`)} ${k.dim(`after ${result.durationMs} ms`)}\n`);
       }
     },
   };

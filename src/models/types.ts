@@ -13,7 +13,8 @@ export interface SimulatedRule {
 export interface ModelEntry {
   /** The id councils use. */
   id: string;
-  type: ModelType;
+  /** A built-in type, or one added with `registerProviderType()` (TS API only; YAML takes the built-ins). */
+  type: ModelType | (string & {});
   /** The provider's own model name; defaults to `id`. */
   model?: string;
   /** OpenAI only: which API (default `responses`). */

@@ -11,7 +11,7 @@ import type { ModelRegistry } from '../models/registry.ts';
 import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
 import { type CallDeps, callLlm } from './call-llm.ts';
 import { type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
-import type { Skill, SkillContext } from './skill.ts';
+import type { AnySkill, SkillContext } from './skill.ts';
 import type { AgentSpec } from './spec.ts';
 
 /** Messages of the agent's own thread given to the model as context. */
@@ -21,7 +21,7 @@ export interface AgentTurn {
   runId: string;
   council: string;
   agent: AgentSpec;
-  skills: ReadonlyArray<Skill<never, unknown>>;
+  skills: ReadonlyArray<AnySkill>;
   input: string;
   path: readonly string[];
   registry: ModelRegistry;

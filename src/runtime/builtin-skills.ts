@@ -1,6 +1,6 @@
 /** Built-in skills every harness knows by name: `NLU` and `Search` (product spec §6.3). */
 import { z } from 'zod';
-import { Skill } from './skill.ts';
+import { type AnySkill, Skill } from './skill.ts';
 
 const nluResult = z.object({
   intent: z.string().describe('The main intent, snake_case, e.g. refund, shipping, billing.'),
@@ -49,6 +49,6 @@ export function createSearchSkill(): Skill<{ query: string; k?: number | undefin
 }
 
 /** A fresh instance of each built-in skill. */
-export function builtinSkills(): Array<Skill<never, unknown>> {
-  return [createNluSkill(), createSearchSkill()] as unknown as Array<Skill<never, unknown>>;
+export function builtinSkills(): Array<AnySkill> {
+  return [createNluSkill(), createSearchSkill()] ;
 }

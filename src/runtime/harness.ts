@@ -18,7 +18,7 @@ import { Council } from './council.ts';
 import { addUsage, EventLog, emptyUsage, type RunEvent } from './events.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
 import { Run, type RunResult } from './run.ts';
-import { type Skill, SkillRegistry } from './skill.ts';
+import { type AnySkill, SkillRegistry } from './skill.ts';
 import type { CouncilSpec } from './spec.ts';
 
 /** The default memory when a council names none: the embedded SQLite store. */
@@ -28,7 +28,7 @@ export interface HarnessOptions {
   models?: ModelEntry[];
   councils?: Array<Council | CouncilSpec>;
   /** Skills registered in code; YAML names resolve against these and the built-ins (NLU, Search). */
-  skills?: Array<Skill<never, unknown>>;
+  skills?: Array<AnySkill>;
   /** Memory for councils that name none (default `$FORGE_MEMORY_URL` or `sqlite://.forge/memory.db`). */
   memory?: Memory | string;
   /** Environment for credential references (default `process.env`). */
@@ -203,7 +203,7 @@ export class Harness {
       let current = input;
       for (const agent of council.agents) {
         const skills = (agent.spec.skills ?? []).map(
-          (skillName) => agent.skillInstances.find((s) => s.name === skillName) ?? (this.skills.get(skillName) as Skill<never, unknown>),
+          (skillName) => agent.skillInstances.find((s) => s.name === skillName) ?? (this.skills.get(skillName) as AnySkill),
         );
         const turn = await runAgentTurn({
           runId: log.runId,

@@ -41,6 +41,18 @@ export interface SkillOptions<I, O> {
   run?: (input: I, context: SkillContext) => Promise<O> | O;
 }
 
+/**
+ * Any skill, whatever its input and output types: what agents and registries hold. (A
+ * `Skill<{ text: string }>` is not a `Skill<unknown>`, because its schema only accepts its input.)
+ */
+export interface AnySkill {
+  readonly name: string;
+  readonly description: string;
+  readonly version: string;
+  readonly inputSchema: z.ZodType;
+  run(input: never, context: SkillContext): unknown;
+}
+
 const namePattern = /^[A-Za-z][\w-]{0,63}$/;
 
 export class Skill<I = unknown, O = unknown> {
@@ -72,13 +84,13 @@ export class Skill<I = unknown, O = unknown> {
 
 /** Skills by name: those registered in code and the built-ins. */
 export class SkillRegistry {
-  readonly #skills = new Map<string, Skill<never, unknown>>();
+  readonly #skills = new Map<string, AnySkill>();
 
-  register(skill: Skill<never, unknown>): void {
+  register(skill: AnySkill): void {
     this.#skills.set(skill.name, skill);
   }
 
-  get(name: string): Skill<never, unknown> | undefined {
+  get(name: string): AnySkill | undefined {
     return this.#skills.get(name);
   }
 
