@@ -1,0 +1,434 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DatabaseSync } from 'node:sqlite';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HarnessError } from '../src/errors.ts';
+import {
+  createInMemoryStore,
+  createSqliteStore,
+  knownMemorySchemes,
+  Memory,
+  type MemoryStore,
+  openMemoryStore,
+  parseMemoryUrl,
+  redactUrl,
+  registerMemoryScheme,
+  SQLITE_SCHEMA_VERSION,
+  sqlitePathFromUrl,
+} from '../src/memory/index.ts';
+import { describeMemoryConformance, RECALL_CORPUS } from './memory-conformance.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'forge-memory-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const newDbPath = (): string => join(dir, `db-${++files}`, 'memory.db');
+
+// One injected clock for the stores of the conformance runs, so TTL expiry needs no waiting.
+let clock = 1_700_000_000_000;
+const now = (): number => clock;
+const advanceClock = (ms: number): void => {
+  clock += ms;
+};
+
+describeMemoryConformance('in-memory', async () => createInMemoryStore('memory://', { now }), {
+  advanceClock,
+});
+
+let lastSqlitePath = '';
+describeMemoryConformance(
+  'sqlite file',
+  async () => {
+    lastSqlitePath = newDbPath();
+    return createSqliteStore(`sqlite://${lastSqlitePath}`, { now });
+  },
+  { advanceClock, reopen: async () => createSqliteStore(`sqlite://${lastSqlitePath}`, { now }) },
+);
+
+describeMemoryConformance('sqlite :memory:', async () => createSqliteStore('sqlite://:memory:', { now }), {
+  advanceClock,
+});
+
+// Through the public URL path with the real clock: Memory → registry → sqlite.
+let lastMemoryUrl = '';
+describeMemoryConformance(
+  'Memory over a sqlite URL',
+  async () => {
+    lastMemoryUrl = `sqlite://${newDbPath()}`;
+    return new Memory({ url: lastMemoryUrl });
+  },
+  { reopen: async () => new Memory({ url: lastMemoryUrl }) },
+);
+
+async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
+  return error;
+}
+
+function thrown(fn: () => unknown): HarnessError {
+  try {
+    fn();
+  } catch (error) {
+    if (HarnessError.isInstance(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a HarnessError, nothing was thrown');
+}
+
+describe('recall ranking agrees between backends', () => {
+  it('returns the same ids in the same order with the same scores', async () => {
+    const stores: MemoryStore[] = [createInMemoryStore(), createSqliteStore(`sqlite://${newDbPath()}`)];
+    const ns = { council: 'c' };
+    const extra = [
+      { id: 'tie-b', text: 'identical twin text' },
+      { id: 'tie-a', text: 'identical twin text' },
+      { id: 'dup', text: 'cat cat cat cat cat cat cat cat' },
+    ];
+    for (const store of stores) {
+      for (const doc of [...RECALL_CORPUS, ...extra]) await store.remember(ns, doc);
+    }
+    const queries = [
+      'cat food',
+      'cats dogs frequency',
+      'identical twin',
+      'cat',
+      'the document database file',
+      '東京 タワー',
+      'الطقس',
+      'nothing matches this',
+    ];
+    for (const query of queries) {
+      const [memoryHits, sqliteHits] = await Promise.all(
+        stores.map((store) => store.recall(ns, query, { k: 20 })),
+      );
+      expect(sqliteHits, query).toEqual(memoryHits);
+    }
+    // Equal scores break ties by id.
+    expect((await stores[0]?.recall(ns, 'identical twin'))?.map((hit) => hit.id)).toEqual(['tie-a', 'tie-b']);
+    for (const store of stores) await store.close();
+  });
+});
+
+describe('sqlite store', () => {
+  it('resolves relative, absolute and :memory: URLs', () => {
+    expect(sqlitePathFromUrl('sqlite://data/app.db')).toBe(resolve(process.cwd(), 'data/app.db'));
+    expect(sqlitePathFromUrl('sqlite://./data/app.db')).toBe(resolve(process.cwd(), 'data/app.db'));
+    expect(sqlitePathFromUrl('sqlite:///var/lib/forge/app.db')).toBe('/var/lib/forge/app.db');
+    expect(sqlitePathFromUrl('sqlite:///tmp/my%20dir/a.db')).toBe('/tmp/my dir/a.db');
+    expect(sqlitePathFromUrl('sqlite://:memory:')).toBe(':memory:');
+    expect(thrown(() => sqlitePathFromUrl('sqlite://')).code).toBe('memory_error');
+    expect(thrown(() => sqlitePathFromUrl('sqlite://a.db?mode=ro')).message).toContain('query');
+    expect(thrown(() => sqlitePathFromUrl('sqlite://%zz')).message).toContain('percent');
+  });
+
+  it('creates parent directories, uses WAL and records the schema version', async () => {
+    const path = join(dir, 'nested', 'deeper', 'app.db');
+    const store = createSqliteStore(`sqlite://${path}`);
+    await store.append({ council: 'c' }, { role: 'user', content: 'x' });
+    await store.close();
+    const db = new DatabaseSync(path);
+    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    expect(db.prepare('SELECT version FROM schema_version').all()).toEqual([
+      { version: SQLITE_SCHEMA_VERSION },
+    ]);
+    db.close();
+    // Reopening an up-to-date file migrates nothing and keeps one version row.
+    await createSqliteStore(`sqlite://${path}`).close();
+    const again = new DatabaseSync(path);
+    expect(again.prepare('SELECT count(*) AS n FROM schema_version').get()).toEqual({ n: 1 });
+    again.close();
+  });
+
+  it('refuses a database written by a newer schema', () => {
+    const path = newDbPath();
+    createSqliteStore(`sqlite://${path}`).close();
+    const db = new DatabaseSync(path);
+    db.exec(`UPDATE schema_version SET version = ${SQLITE_SCHEMA_VERSION + 1}`);
+    db.close();
+    const error = thrown(() => createSqliteStore(`sqlite://${path}`));
+    expect(error.code).toBe('memory_error');
+    expect(error.message).toContain(path);
+    expect(error.hint).toContain('upgrade');
+  });
+
+  it('names the path and the fix when the path cannot be used', () => {
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'not a directory');
+    const underFile = join(file, 'app.db');
+    const notDir = thrown(() => createSqliteStore(`sqlite://${underFile}`));
+    expect(notDir.code).toBe('memory_error');
+    expect(notDir.message).toContain(underFile);
+    expect(notDir.hint).toContain('writable');
+
+    const directory = join(dir, 'a-directory');
+    mkdirSync(directory);
+    const isDir = thrown(() => createSqliteStore(`sqlite://${directory}`));
+    expect(isDir.code).toBe('memory_error');
+    expect(isDir.message).toContain(directory);
+    expect(isDir.hint).toContain('not a directory');
+
+    const garbage = join(dir, 'garbage.db');
+    writeFileSync(garbage, 'this is definitely not a sqlite database '.repeat(100));
+    const notDb = thrown(() => createSqliteStore(`sqlite://${garbage}`));
+    expect(notDb.code).toBe('memory_error');
+    expect(notDb.message).toContain(garbage);
+    expect(notDb.hint).toContain('not a usable SQLite database');
+  });
+
+  it('reports a lock held past the busy timeout as a retryable memory_error', async () => {
+    const path = newDbPath();
+    const store = createSqliteStore(`sqlite://${path}`, { busyTimeoutMs: 50 });
+    const holder = new DatabaseSync(path);
+    holder.exec('BEGIN EXCLUSIVE');
+    try {
+      const error = await rejection(store.append({ council: 'c' }, { role: 'user', content: 'blocked' }));
+      expect(error.code).toBe('memory_error');
+      expect(error.isRetryable).toBe(true);
+      expect(error.message).toContain(path);
+      expect(error.hint).toContain('busy timeout (50 ms)');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    // Once the lock is gone the same store works, and the failed append left no gap.
+    expect((await store.append({ council: 'c' }, { role: 'user', content: 'ok' })).seq).toBe(1);
+    await store.close();
+  });
+});
+
+/** Reads a child's stdout line by line. */
+function lines(child: ChildProcess): AsyncIterator<string> {
+  if (child.stdout === null) throw new Error('child has no stdout');
+  return createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+}
+
+const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
+
+const spawned: ChildProcess[] = [];
+// A failed test must not leave a child appending forever.
+afterAll(() => {
+  for (const child of spawned)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function spawnChild(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [childScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  spawned.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL') process.stderr.write(`memory child exited ${code}: ${stderr}\n`);
+  });
+  return child;
+}
+
+async function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  return await new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe('sqlite across processes', () => {
+  it('two processes appending 200 messages each get seqs 1..400 with no gap or duplicate', async () => {
+    const path = newDbPath();
+    const url = `sqlite://${path}`;
+    const children = [spawnChild(['append-many', url, '200']), spawnChild(['append-many', url, '200'])];
+    const outputs = children.map(lines);
+    // Both open the same new file, then start appending together.
+    for (const output of outputs) expect((await output.next()).value).toBe('ready');
+    const startAt = Date.now() + 200;
+    for (const child of children) child.stdin?.write(`go ${startAt}\n`);
+    for (const output of outputs) expect((await output.next()).value).toBe('done');
+    expect(await Promise.all(children.map(exited))).toEqual([0, 0]);
+
+    const store = createSqliteStore(url);
+    const messages = await store.read({ council: 'concurrency' }, { limit: 1000 });
+    await store.close();
+    expect(messages).toHaveLength(400);
+    expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    // Each child's own messages are all there, in its order.
+    for (const child of children) {
+      const own = messages.filter((m) => m.content.startsWith(`${child.pid}:`)).map((m) => m.content);
+      expect(own).toEqual(Array.from({ length: 200 }, (_, i) => `${child.pid}:${i}`));
+    }
+    // The two really interleaved (a serial run shows one switch between writers; runs here show ~390).
+    const switches = messages.filter((m, i) => i > 0 && m.meta?.pid !== messages[i - 1]?.meta?.pid).length;
+    expect(switches).toBeGreaterThan(20);
+  });
+
+  it('keeps an append reported just before the process was killed with SIGKILL', async () => {
+    const path = newDbPath();
+    const url = `sqlite://${path}`;
+    const child = spawnChild(['append-forever', url]);
+    const output = lines(child);
+    let reported = 0;
+    while (reported < 25) {
+      const line = await output.next();
+      if (line.done) throw new Error('child stopped before it was killed');
+      reported = Number(String(line.value).replace('appended ', ''));
+    }
+    child.kill('SIGKILL');
+    await exited(child);
+
+    const store = createSqliteStore(url);
+    const messages = await store.read({ council: 'concurrency' }, { limit: 10_000 });
+    await store.close();
+    expect(messages.length).toBeGreaterThanOrEqual(reported);
+    expect(messages.find((m) => m.seq === reported)?.content).toBe(`forever:${reported - 1}`);
+    expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: messages.length }, (_, i) => i + 1));
+  });
+});
+
+describe('memory URL registry', () => {
+  it('knows memory and sqlite by default', () => {
+    expect(knownMemorySchemes()).toEqual(expect.arrayContaining(['memory', 'sqlite']));
+  });
+
+  it('rejects an unknown scheme listing the known ones, without leaking the password', async () => {
+    const error = await rejection(openMemoryStore('mongodb://admin:hunter2@db.example/app'));
+    expect(error.code).toBe('unknown_memory_scheme');
+    expect(error.message).toContain('mongodb');
+    expect(error.message).toContain('memory, ');
+    expect(error.message).toContain('sqlite');
+    expect(error.message).toContain('admin:***@db.example');
+    expect(JSON.stringify(error.toJSON())).not.toContain('hunter2');
+    expect(error.details.known).toEqual(knownMemorySchemes());
+  });
+
+  it('rejects an unparseable URL with the URL redacted and an example', async () => {
+    for (const url of ['./data/app.db', '', 'sqlite', '://x']) {
+      const error = await rejection(openMemoryStore(url));
+      expect(error.code).toBe('memory_error');
+      expect(error.message).toContain(`"${url}"`);
+      expect(error.hint).toContain('sqlite://./data/app.db');
+    }
+    // A known scheme whose URL the WHATWG parser rejects (an invalid port).
+    registerMemoryScheme('strict-test', () => createInMemoryStore('strict-test://'));
+    const error = await rejection(openMemoryStore('strict-test://user:s3cret@host:notaport/x'));
+    expect(error.code).toBe('memory_error');
+    expect(error.message).toContain('strict-test://user:***@host:notaport/x');
+    expect(error.message).not.toContain('s3cret');
+  });
+
+  it('opens the default schemes', async () => {
+    const memory = await openMemoryStore('memory://');
+    expect(memory.url).toBe('memory://');
+    await memory.close();
+    const inMemorySqlite = await openMemoryStore('sqlite://:memory:');
+    await inMemorySqlite.set({ council: 'c' }, 'k', 1);
+    expect(await inMemorySqlite.get({ council: 'c' }, 'k')).toBe(1);
+    await inMemorySqlite.close();
+    const path = join(dir, 'with space', 'a.db');
+    const spaced = await openMemoryStore(`sqlite://${path}`);
+    await spaced.close();
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('lets a backend plug in by scheme', async () => {
+    const seen: string[] = [];
+    registerMemoryScheme('Plug-Test', (url, raw) => {
+      seen.push(`${url.protocol} ${url.hostname} ${raw}`);
+      return createInMemoryStore(raw);
+    });
+    expect(knownMemorySchemes()).toContain('plug-test');
+    const store = await openMemoryStore('PLUG-TEST://box/x');
+    expect(seen).toEqual(['plug-test: box PLUG-TEST://box/x']);
+    await store.close();
+    expect(parseMemoryUrl(' sqlite://:memory: ').url.pathname).toBe(':memory:');
+  });
+
+  it('redacts passwords', () => {
+    expect(redactUrl('redis://user:p%40ss@host:6379/0')).toBe('redis://user:***@host:6379/0');
+    expect(redactUrl('redis://:only-pass@host')).toBe('redis://:***@host');
+    expect(redactUrl('postgres://u:p@ss@h/db')).toBe('postgres://u:***@h/db');
+    expect(redactUrl('postgres://h/db?user=u&password=pw&sslmode=require')).toBe(
+      'postgres://h/db?user=u&password=***&sslmode=require',
+    );
+    expect(redactUrl('redis://user@host')).toBe('redis://user@host');
+    expect(redactUrl('sqlite://./data/app.db')).toBe('sqlite://./data/app.db');
+    expect(redactUrl('not a url: with:colon@x')).toBe('not a url: with:colon@x');
+  });
+});
+
+describe('Memory', () => {
+  it('does no I/O until first use, then opens the backend', async () => {
+    const path = join(dir, 'lazy', 'dir', 'app.db');
+    const memory = new Memory({ url: `sqlite://${path}` });
+    expect(memory.isOpen).toBe(false);
+    expect(existsSync(join(dir, 'lazy'))).toBe(false);
+    expect(memory.url).toBe(`sqlite://${path}`);
+    await memory.append({ council: 'c' }, { role: 'user', content: 'hi' });
+    expect(memory.isOpen).toBe(true);
+    expect(existsSync(path)).toBe(true);
+    await memory.close();
+    expect(memory.isOpen).toBe(false);
+    expect((await rejection(memory.read({ council: 'c' }))).message).toContain('closed');
+  });
+
+  it('opens once for concurrent first calls and retries after a failed opening', async () => {
+    let opens = 0;
+    let failNext = true;
+    registerMemoryScheme('flaky-test', async (_url, raw) => {
+      opens++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (failNext) {
+        failNext = false;
+        throw new Error('backend down');
+      }
+      return createInMemoryStore(raw);
+    });
+    const memory = new Memory({ url: 'flaky-test://user:pw@host' });
+    expect(memory.url).toBe('flaky-test://user:***@host');
+    const first = await Promise.allSettled([memory.ping(), memory.get({ council: 'c' }, 'k'), memory.ping()]);
+    expect(first.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(opens).toBe(1);
+    const reason = (first[0] as PromiseRejectedResult).reason as unknown;
+    expect(HarnessError.isInstance(reason) && reason.code).toBe('memory_error');
+
+    await Promise.all([memory.set({ council: 'c' }, 'k', 1), memory.ping(), memory.ping()]);
+    expect(opens).toBe(2);
+    expect(await memory.get({ council: 'c' }, 'k')).toBe(1);
+    expect(opens).toBe(2);
+    await memory.close();
+  });
+
+  it('reports an unknown scheme on first use, not on construction', async () => {
+    const memory = new Memory({ url: 'nosuch://x' });
+    expect((await rejection(memory.ping())).code).toBe('unknown_memory_scheme');
+  });
+
+  it('throws on construction only for a URL that does not parse, or for url and store together', () => {
+    expect(thrown(() => new Memory({ url: 'data/app.db' })).code).toBe('memory_error');
+    expect(thrown(() => new Memory({ url: 'memory://', store: createInMemoryStore() })).code).toBe(
+      'memory_error',
+    );
+  });
+
+  it('honours an aborted signal before opening', async () => {
+    const path = join(dir, 'never-opened', 'app.db');
+    const memory = new Memory({ url: `sqlite://${path}` });
+    expect((await rejection(memory.ping({ signal: AbortSignal.abort() }))).code).toBe('aborted');
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('wraps a store or a URL with Memory.from, and defaults to memory://', async () => {
+    const store = createInMemoryStore();
+    const wrapped = Memory.from(store);
+    expect(wrapped.url).toBe('memory://');
+    await wrapped.set({ council: 'c' }, 'k', 'v');
+    expect(await store.get({ council: 'c' }, 'k')).toBe('v');
+    expect(Memory.from(wrapped)).toBe(wrapped);
+    expect(Memory.from('sqlite://:memory:').url).toBe('sqlite://:memory:');
+    expect(new Memory().url).toBe('memory://');
+    await wrapped.close();
+    expect((await rejection(store.ping())).message).toContain('closed');
+  });
+});
