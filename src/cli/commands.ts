@@ -2,7 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { configJsonSchema } from '../config/json-schema.ts';
-import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
+import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
 import { HarnessError } from '../errors.ts';
 import { providerType } from '../models/providers.ts';
 import type { ModelEntry } from '../models/types.ts';
@@ -99,8 +99,7 @@ Runs the CustomerSupport council on keyless simulated models with SQLite memory
 `,
   async run(args, io, signal) {
     const { values } = parse('demo', args, { input: { type: 'string' }, json: { type: 'boolean' } }, 0);
-    const config = parseConfig(demoConfigYaml, { file: '<demo>', env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
-    const harness = new Harness({ models: config.models, councils: config.councils, env: io.env }, config);
+    const harness = Harness.fromYaml(demoConfigYaml, { file: '<demo>', env: io.env });
     try {
       await harness.start();
       const inputs = values.input === undefined ? demoInputs : [String(values.input)];

@@ -3,8 +3,9 @@
  * (context check, fallback, events, cost) → AI SDK `generateText` or `streamText`. Streaming and
  * non-streaming share every step but the last.
  */
-import { generateText, Output, streamText } from 'ai';
+import { generateText, InvalidPromptError, Output, streamText } from 'ai';
 import type { z } from 'zod';
+import { HarnessError } from '../errors.ts';
 import { createGatewayModel, type GatewayModel } from '../gateway/gateway-model.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
 import type { Redactor } from '../models/credentials.ts';
@@ -72,6 +73,12 @@ interface Prepared {
 
 function prepare(deps: CallDeps, options: CallLlmOptions): Prepared {
   const { system, messages } = toModelMessages(parsePrompt(options.prompt));
+  if (messages.length === 0) {
+    throw new HarnessError('prompt_invalid', 'the prompt has no user message, only system text', {
+      location: { path: '' },
+      hint: 'add a part such as { "type": "user", "value": "..." } (or pass a plain string)',
+    });
+  }
   const usage = emptyUsage();
   const gateway = createGatewayModel({
     registry: deps.registry,
@@ -147,7 +154,14 @@ export function streamLlm(deps: CallDeps, options: CallLlmOptions): StreamLlmRes
 }
 
 /** The AI SDK wraps errors thrown by the model (RetryError, NoOutputGenerated); report ours. */
-function unwrap(error: unknown, options: CallLlmOptions, deps: CallDeps) {
+function unwrap(error: unknown, options: CallLlmOptions, deps: CallDeps): HarnessError {
+  if (InvalidPromptError.isInstance(error)) {
+    // The AI SDK refused the converted prompt before any model saw it: the caller's input is at fault.
+    return new HarnessError('prompt_invalid', `the prompt was refused: ${error.message}`, {
+      cause: error,
+      hint: 'see the prompt format guide (docs/prompt-format.md)',
+    });
+  }
   let e: unknown = error;
   for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
     const inner = (e as { lastError?: unknown; cause?: unknown }).lastError ?? undefined;

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { didYouMean } from '../config/did-you-mean.ts';
-import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
+import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
@@ -81,12 +81,15 @@ export class Harness {
 
   /** Loads a `councils.yaml` (models + councils) and builds a harness from it. */
   static async fromFile(path: string, options: Omit<HarnessOptions, 'models' | 'councils'> = {}): Promise<Harness> {
-    const knownSkills = [...builtinSkills(), ...(options.skills ?? [])].map((s) => s.name);
-    const config = await loadConfigFile(path, {
-      knownSkills,
-      ...(options.env === undefined ? {} : { env: options.env }),
-    });
+    const config = await loadConfigFile(path, configOptions(options));
     return new Harness({ ...options, models: config.models, councils: config.councils }, config);
+  }
+
+  /** Builds a harness from YAML text (`file` only names it in errors). */
+  static fromYaml(text: string, options: Omit<HarnessOptions, 'models' | 'councils'> & { file?: string } = {}): Harness {
+    const { file, ...rest } = options;
+    const config = parseConfig(text, { ...configOptions(rest), ...(file === undefined ? {} : { file }) });
+    return new Harness({ ...rest, models: config.models, councils: config.councils }, config);
   }
 
   /** Adds (or replaces) a council. */
@@ -271,6 +274,13 @@ export class Harness {
       location: this.#source.locate(path),
     });
   }
+}
+
+function configOptions(options: Pick<HarnessOptions, 'skills' | 'env'>) {
+  return {
+    knownSkills: [...builtinSkills(), ...(options.skills ?? [])].map((s) => s.name),
+    ...(options.env === undefined ? {} : { env: options.env }),
+  };
 }
 
 function councilFromSpec(spec: CouncilSpec): Council {
