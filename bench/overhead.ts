@@ -31,7 +31,10 @@ const zero: LanguageModelV4 = {
 };
 
 registerProviderType('bench-zero', { requiresKey: false, create: () => zero });
-const harness = new Harness({ models: [{ id: 'zero', type: 'bench-zero', contextWindow: 128_000 }], memory: 'memory://' });
+const harness = new Harness({
+  models: [{ id: 'zero', type: 'bench-zero', contextWindow: 128_000 }],
+  memory: 'memory://',
+});
 const prompt = 'Say ok.';
 
 async function raw(n: number) {
@@ -62,7 +65,9 @@ for (let r = 0; r < rounds; r++) {
   rawUs.push(a);
   harnessUs.push(b);
   ratios.push(b / a);
-  process.stderr.write(`round ${r + 1}/${rounds}: raw ${a.toFixed(1)} µs, harness ${b.toFixed(1)} µs, ratio ${(b / a).toFixed(3)}\n`);
+  process.stderr.write(
+    `round ${r + 1}/${rounds}: raw ${a.toFixed(1)} µs, harness ${b.toFixed(1)} µs, ratio ${(b / a).toFixed(3)}\n`,
+  );
 }
 const rawMedian = median(rawUs);
 const harnessMedian = median(harnessUs);

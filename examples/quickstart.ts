@@ -21,7 +21,12 @@ const harness = new Harness({
       memory: new Memory({ url: process.env.FORGE_MEMORY_URL ?? 'memory://' }),
       agents: [
         new Agent({ name: 'Triage', model: 'fast', instructions: 'Classify the request.', skills: ['NLU'] }),
-        new Agent({ name: 'Tracker', model: 'smart', instructions: 'Report order status.', skills: [lookupOrder] }),
+        new Agent({
+          name: 'Tracker',
+          model: 'smart',
+          instructions: 'Report order status.',
+          skills: [lookupOrder],
+        }),
       ],
     }),
   ],
@@ -31,5 +36,7 @@ const result = await harness.run('Support', 'Where is my order 88123?', {
   onEvent: (e) => e.type === 'tool-call-finish' && console.log(`tool ${e.tool} →`, JSON.stringify(e.output)),
 });
 console.log(`${result.status}: ${result.output}`);
-console.log(`tokens: ${result.usage.inputTokens + result.usage.outputTokens}, model calls: ${result.usage.modelCalls}`);
+console.log(
+  `tokens: ${result.usage.inputTokens + result.usage.outputTokens}, model calls: ${result.usage.modelCalls}`,
+);
 await harness.stop();

@@ -21,9 +21,14 @@ class Summarize extends Skill<{ text: string }, { summary: string }> {
 }
 
 const harness = new Harness({
-  models: [{ id: 'writer', type: 'simulated', rules: [{ when: 'summarise', reply: 'A customer wants a refund.' }] }],
+  models: [
+    { id: 'writer', type: 'simulated', rules: [{ when: 'summarise', reply: 'A customer wants a refund.' }] },
+  ],
   memory: 'memory://',
-  telemetry: new OpenTelemetryExporter({ endpoint: 'http://localhost:4318/v1/traces', serviceName: 'support' }),
+  telemetry: new OpenTelemetryExporter({
+    endpoint: 'http://localhost:4318/v1/traces',
+    serviceName: 'support',
+  }),
   councils: [
     new Council({
       name: 'Digest',

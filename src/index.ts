@@ -2,25 +2,43 @@
  * forge-harness: councils of agents with skills and memory, on any model, that keep working.
  * @packageDocumentation
  */
-export { HarnessError, type HarnessErrorCode, type HarnessErrorOptions, type SourceLocation, formatLocation } from './errors.ts';
-export { Harness, type HarnessOptions, type RunOptions, defaultMemoryUrl } from './runtime/harness.ts';
-export { Council, type CouncilOptions } from './runtime/council.ts';
-export { Agent, type AgentOptions } from './runtime/agent.ts';
-export { Skill, type AnySkill, type SkillContext, type SkillOptions, SkillRegistry } from './runtime/skill.ts';
-export { createNluSkill, createSearchSkill, type NluResult } from './runtime/builtin-skills.ts';
-export { RecursionPolicy, type RecursionPolicyOptions } from './runtime/recursion-policy.ts';
-export { OpenTelemetryExporter, type OpenTelemetryExporterOptions } from './telemetry/otel-exporter.ts';
-export { Run, type RunResult, type RunStatus, type AgentOutcome } from './runtime/run.ts';
-export type { RunEvent, RunEventType, Usage, EventError } from './runtime/events.ts';
-export type { CallLlmOptions, CallLlmResult, StreamLlmResult } from './runtime/call-llm.ts';
-export type { AgentSpec, CouncilSpec, KnowledgeDocument, RecursionFallback, RecursionPolicySpec } from './runtime/spec.ts';
-export { Memory, openMemoryStore, registerMemoryScheme, knownMemorySchemes } from './memory/index.ts';
-export type { MemoryStore, MemoryNamespace, MemoryMessage, RecallHit } from './memory/index.ts';
-export { ModelRegistry, type ResolvedModel, costUsd } from './models/registry.ts';
-export { registerProviderType, type ProviderType, type ProviderContext } from './models/providers.ts';
+export {
+  formatLocation,
+  HarnessError,
+  type HarnessErrorCode,
+  type HarnessErrorOptions,
+  type SourceLocation,
+} from './errors.ts';
+export type { MemoryMessage, MemoryNamespace, MemoryStore, RecallHit } from './memory/index.ts';
+export { knownMemorySchemes, Memory, openMemoryStore, registerMemoryScheme } from './memory/index.ts';
+export { type ProviderContext, type ProviderType, registerProviderType } from './models/providers.ts';
+export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts';
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
-export type { ModelEntry, ModelType, ModelCapability, SimulatedRule } from './models/types.ts';
+export type { ModelCapability, ModelEntry, ModelType, SimulatedRule } from './models/types.ts';
 export { parsePrompt } from './prompt/parse.ts';
+export type { UnifiedMessage, UnifiedPrompt } from './prompt/schema.ts';
 export { toModelMessages } from './prompt/to-model-messages.ts';
 export { countTokens } from './prompt/tokens.ts';
-export type { UnifiedPrompt, UnifiedMessage } from './prompt/schema.ts';
+export { Agent, type AgentOptions } from './runtime/agent.ts';
+export { createNluSkill, createSearchSkill, type NluResult } from './runtime/builtin-skills.ts';
+export type { CallLlmOptions, CallLlmResult, StreamLlmResult } from './runtime/call-llm.ts';
+export { Council, type CouncilOptions } from './runtime/council.ts';
+export type { EventError, RunEvent, RunEventType, Usage } from './runtime/events.ts';
+export { defaultMemoryUrl, Harness, type HarnessOptions, type RunOptions } from './runtime/harness.ts';
+export { RecursionPolicy, type RecursionPolicyOptions } from './runtime/recursion-policy.ts';
+export { type AgentOutcome, Run, type RunResult, type RunStatus } from './runtime/run.ts';
+export {
+  type AnySkill,
+  Skill,
+  type SkillContext,
+  type SkillOptions,
+  SkillRegistry,
+} from './runtime/skill.ts';
+export type {
+  AgentSpec,
+  CouncilSpec,
+  KnowledgeDocument,
+  RecursionFallback,
+  RecursionPolicySpec,
+} from './runtime/spec.ts';
+export { OpenTelemetryExporter, type OpenTelemetryExporterOptions } from './telemetry/otel-exporter.ts';

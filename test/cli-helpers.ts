@@ -11,7 +11,10 @@ export interface CliResult {
 }
 
 /** Runs `forge ARGS` in a child process (the real binary path, Node 24 type stripping). */
-export function forge(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export function forge(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

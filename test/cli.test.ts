@@ -25,11 +25,17 @@ describe('forge CLI', () => {
   });
 
   it('run --json prints one JSON event per line and a final result line', async () => {
-    const r = await forge(['run', 'examples/customer-support.yaml', '--input', 'Where is my order 12345?', '--json'], {
-      env: { FORGE_MEMORY_URL: 'memory://' },
-    });
+    const r = await forge(
+      ['run', 'examples/customer-support.yaml', '--input', 'Where is my order 12345?', '--json'],
+      {
+        env: { FORGE_MEMORY_URL: 'memory://' },
+      },
+    );
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; runId: string; status?: string });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; runId: string; status?: string });
     expect(lines[0]?.type).toBe('run-start');
     expect(lines.at(-1)).toMatchObject({ type: 'result', status: 'succeeded' });
     expect(new Set(lines.map((l) => l.runId)).size).toBe(1);
@@ -37,9 +43,12 @@ describe('forge CLI', () => {
 
   it('run reads --input @file', async () => {
     const input = file('input.txt', 'I need a refund for order 77777');
-    const r = await forge(['run', 'examples/customer-support.yaml', '--council', 'CustomerSupport', '--input', `@${input}`], {
-      env: { FORGE_MEMORY_URL: 'memory://' },
-    });
+    const r = await forge(
+      ['run', 'examples/customer-support.yaml', '--council', 'CustomerSupport', '--input', `@${input}`],
+      {
+        env: { FORGE_MEMORY_URL: 'memory://' },
+      },
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('order_id=77777');
   });
@@ -74,7 +83,9 @@ describe('forge CLI', () => {
   });
 
   it('models lists the registry without printing key values', async () => {
-    const r = await forge(['models', 'examples/models.yaml'], { env: { OPENAI_API_KEY: 'sk-secret-value-123' } });
+    const r = await forge(['models', 'examples/models.yaml'], {
+      env: { OPENAI_API_KEY: 'sk-secret-value-123' },
+    });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/gpt-4o\s+openai/);
     expect(r.stdout).toContain('env:OPENAI_API_KEY (ok)');
@@ -119,13 +130,25 @@ describe('forge CLI', () => {
         body: JSON.stringify({ status: 500, times: 1 }),
       });
       expect(faulted.status).toBeLessThan(300);
-      await fetch(`${url}/_control/replies`, { method: 'POST', body: JSON.stringify({ text: 'Refund approved.' }) });
+      await fetch(`${url}/_control/replies`, {
+        method: 'POST',
+        body: JSON.stringify({ text: 'Refund approved.' }),
+      });
       const cfg = file(
         'remote.yaml',
         'models:\n  - id: gpt-4o\n    type: openai\n    api: chat\n    api_key: env:OPENAI_API_KEY\n  - id: backup\n    type: anthropic\n    api_key: env:ANTHROPIC_API_KEY\ncouncils:\n  - name: C\n    memory: memory://\n    agents:\n      - { name: A, model: gpt-4o, fallback: [backup] }\n',
       );
       const r = await forge(
-        ['run', cfg, '--input', 'refund please', '--model-endpoint', `gpt-4o=${url}/v1`, '--model-endpoint', `backup=${url}/v1`],
+        [
+          'run',
+          cfg,
+          '--input',
+          'refund please',
+          '--model-endpoint',
+          `gpt-4o=${url}/v1`,
+          '--model-endpoint',
+          `backup=${url}/v1`,
+        ],
         { env: { OPENAI_API_KEY: 'sk-test-1', ANTHROPIC_API_KEY: 'sk-ant-test-1' } },
       );
       expect(r.code).toBe(0);

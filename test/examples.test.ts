@@ -64,7 +64,11 @@ describe('the spec councils.yaml (§3.2 + §6.3) on real provider wire formats',
 
   it('validates unchanged and runs with endpoints pointed at FakeProviderServer', async () => {
     const file = fileURLToPath(new URL('./fixtures/councils.yaml', import.meta.url));
-    const env = { OPENAI_API_KEY: 'sk-test-openai-0001', ANTHROPIC_API_KEY: 'sk-ant-test-0002', GOOGLE_GENERATIVE_AI_API_KEY: 'g-test-0003' };
+    const env = {
+      OPENAI_API_KEY: 'sk-test-openai-0001',
+      ANTHROPIC_API_KEY: 'sk-ant-test-0002',
+      GOOGLE_GENERATIVE_AI_API_KEY: 'g-test-0003',
+    };
     const harness = await Harness.fromFile(file, {
       env,
       memory: 'memory://',
@@ -79,19 +83,34 @@ describe('the spec councils.yaml (§3.2 + §6.3) on real provider wire formats',
     const cwd = process.cwd();
     process.chdir(mkdtempSync(join(tmpdir(), 'forge-seed-')));
     onTestFinished(() => process.chdir(cwd));
-    const nlu = { intent: 'refund', confidence: 0.91, entities: { order_id: '12345' }, sentiment: 'negative' };
-    fake.enqueueReply({ toolCalls: [{ name: 'NLU', args: { text: 'Refund for order 12345 please' } }] }, { provider: 'openai' });
+    const nlu = {
+      intent: 'refund',
+      confidence: 0.91,
+      entities: { order_id: '12345' },
+      sentiment: 'negative',
+    };
+    fake.enqueueReply(
+      { toolCalls: [{ name: 'NLU', args: { text: 'Refund for order 12345 please' } }] },
+      { provider: 'openai' },
+    );
     fake.enqueueReply({ text: JSON.stringify(nlu) }, { provider: 'openai' });
     fake.enqueueReply({ text: 'Intent: refund, order 12345.' }, { provider: 'openai' });
-    fake.enqueueReply({ toolCalls: [{ name: 'Search', args: { query: 'refund policy' } }] }, { provider: 'anthropic' });
+    fake.enqueueReply(
+      { toolCalls: [{ name: 'Search', args: { query: 'refund policy' } }] },
+      { provider: 'anthropic' },
+    );
     fake.enqueueReply({ text: 'Your refund for order 12345 is on its way.' }, { provider: 'anthropic' });
 
     const events: RunEvent[] = [];
-    const result = await harness.run('CustomerSupport', 'Refund for order 12345 please', { onEvent: (e) => events.push(e) });
+    const result = await harness.run('CustomerSupport', 'Refund for order 12345 please', {
+      onEvent: (e) => events.push(e),
+    });
     expect(result.error?.format()).toBeUndefined();
     expect(result.status).toBe('succeeded');
     expect(result.output).toBe('Your refund for order 12345 is on its way.');
-    expect(events.find((e) => e.type === 'tool-call-finish' && e.tool === 'NLU')).toMatchObject({ output: nlu });
+    expect(events.find((e) => e.type === 'tool-call-finish' && e.tool === 'NLU')).toMatchObject({
+      output: nlu,
+    });
     expect(events.some((e) => e.type === 'tool-call-finish' && e.tool === 'Search')).toBe(true);
     const counters = fake.counters();
     expect(counters.byRoute['openai-responses']).toBe(3);

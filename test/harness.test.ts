@@ -38,7 +38,9 @@ describe('Harness.run', () => {
   it('runs a pipeline council and reports every step as typed events with one runId and tree paths', async () => {
     const harness = new Harness({ models: simulated, councils: [supportCouncil()] });
     const seen: RunEvent[] = [];
-    const run = harness.run('Support', 'I returned order #4411, where is my refund?', { onEvent: (e) => seen.push(e) });
+    const run = harness.run('Support', 'I returned order #4411, where is my refund?', {
+      onEvent: (e) => seen.push(e),
+    });
     const iterated: RunEvent[] = [];
     for await (const event of run) iterated.push(event);
     const result = await run;
@@ -55,14 +57,29 @@ describe('Harness.run', () => {
     const types = iterated.map((e) => e.type);
     expect(types[0]).toBe('run-start');
     expect(types.at(-1)).toBe('run-finish');
-    for (const t of ['agent-start', 'step-start', 'model-call-start', 'model-call-finish', 'tool-call-start', 'tool-call-finish', 'token-delta', 'step-finish', 'agent-finish']) {
+    for (const t of [
+      'agent-start',
+      'step-start',
+      'model-call-start',
+      'model-call-finish',
+      'tool-call-start',
+      'tool-call-finish',
+      'token-delta',
+      'step-finish',
+      'agent-finish',
+    ]) {
       expect(types).toContain(t);
     }
     const nlu = iterated.find((e) => e.type === 'tool-call-finish' && e.tool === 'NLU');
     expect(nlu?.path).toEqual(['Support', 'Triage']);
-    expect(nlu?.type === 'tool-call-finish' && nlu.output).toMatchObject({ intent: 'refund', entities: { order_id: '4411' } });
+    expect(nlu?.type === 'tool-call-finish' && nlu.output).toMatchObject({
+      intent: 'refund',
+      entities: { order_id: '4411' },
+    });
     const deltas = iterated.filter((e) => e.type === 'token-delta' && e.path[1] === 'Resolver');
-    expect(deltas.map((e) => (e.type === 'token-delta' ? e.delta : '')).join('')).toContain('Refunds are issued');
+    expect(deltas.map((e) => (e.type === 'token-delta' ? e.delta : '')).join('')).toContain(
+      'Refunds are issued',
+    );
     await harness.stop();
   });
 
@@ -86,10 +103,22 @@ describe('Harness.run', () => {
     fake.injectFault({ status: 503, times: 10 });
     const harness = new Harness({
       models: [
-        { id: 'primary', type: 'openai', api: 'chat', apiKey: 'sk-test-primary-key-123', endpoint: fake.baseUrl('openai') },
+        {
+          id: 'primary',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-test-primary-key-123',
+          endpoint: fake.baseUrl('openai'),
+        },
         ...simulated,
       ],
-      councils: [new Council({ name: 'C', memory: 'memory://', agents: [new Agent({ name: 'A', model: 'primary', fallback: ['fast'] })] })],
+      councils: [
+        new Council({
+          name: 'C',
+          memory: 'memory://',
+          agents: [new Agent({ name: 'A', model: 'primary', fallback: ['fast'] })],
+        }),
+      ],
     });
     const result = await harness.run('C', 'hello there');
     expect(result.status).toBe('succeeded');
@@ -106,10 +135,22 @@ describe('Harness.run', () => {
     const events: RunEvent[] = [];
     const harness = new Harness({
       models: [
-        { id: 'a', type: 'openai', api: 'chat', apiKey: 'sk-test-aaaa-1111', endpoint: fake.baseUrl('openai') },
+        {
+          id: 'a',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-test-aaaa-1111',
+          endpoint: fake.baseUrl('openai'),
+        },
         { id: 'b', type: 'anthropic', apiKey: 'sk-ant-test-bbbb-2222', endpoint: fake.baseUrl('anthropic') },
       ],
-      councils: [new Council({ name: 'C', memory: 'memory://', agents: [new Agent({ name: 'A', model: 'a', fallback: ['b'] })] })],
+      councils: [
+        new Council({
+          name: 'C',
+          memory: 'memory://',
+          agents: [new Agent({ name: 'A', model: 'a', fallback: ['b'] })],
+        }),
+      ],
     });
     const result = await harness.run('C', 'hello', { onEvent: (e) => events.push(e) });
     expect(result.status).toBe('failed');
@@ -117,7 +158,11 @@ describe('Harness.run', () => {
     expect(result.error?.details.statusCode).toBe(500);
     const fallback = events.find((e) => e.type === 'model-fallback');
     expect(fallback).toMatchObject({ from: 'a', to: 'b' });
-    expect(events.filter((e) => e.type === 'model-call-error').map((e) => (e.type === 'model-call-error' ? e.model : ''))).toEqual(['a', 'b']);
+    expect(
+      events
+        .filter((e) => e.type === 'model-call-error')
+        .map((e) => (e.type === 'model-call-error' ? e.model : '')),
+    ).toEqual(['a', 'b']);
     expect(events.at(-1)?.type).toBe('run-error');
     const all = JSON.stringify(events) + JSON.stringify(result.error?.toJSON());
     expect(all).not.toContain('sk-test-aaaa-1111');
@@ -131,15 +176,26 @@ describe('Harness.run', () => {
     fake.injectFault({ status: 401, message: `Incorrect API key provided: ${key}` });
     const events: RunEvent[] = [];
     const harness = new Harness({
-      models: [{ id: 'gpt', type: 'openai', api: 'chat', apiKey: 'env:TEST_OPENAI_KEY', endpoint: fake.baseUrl('openai') }],
+      models: [
+        {
+          id: 'gpt',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'env:TEST_OPENAI_KEY',
+          endpoint: fake.baseUrl('openai'),
+        },
+      ],
       env: { TEST_OPENAI_KEY: key },
-      councils: [new Council({ name: 'C', memory: 'memory://', agents: [new Agent({ name: 'A', model: 'gpt' })] })],
+      councils: [
+        new Council({ name: 'C', memory: 'memory://', agents: [new Agent({ name: 'A', model: 'gpt' })] }),
+      ],
     });
     const result = await harness.run('C', 'hello', { onEvent: (e) => events.push(e) });
     expect(result.status).toBe('failed');
     expect(result.error?.details.statusCode).toBe(401);
     expect(result.error?.message).toContain('***');
-    const everything = JSON.stringify(events) + result.error?.format() + JSON.stringify(result.error?.toJSON());
+    const everything =
+      JSON.stringify(events) + result.error?.format() + JSON.stringify(result.error?.toJSON());
     expect(everything).not.toContain(key);
     expect(JSON.stringify(fake.requests)).not.toContain(key);
     await harness.stop();
@@ -151,8 +207,23 @@ describe('Harness.run', () => {
     const events: RunEvent[] = [];
     const controller = new AbortController();
     const harness = new Harness({
-      models: [{ id: 'slow', type: 'openai', api: 'chat', apiKey: 'sk-test-x-1234', endpoint: fake.baseUrl('openai') }, ...simulated],
-      councils: [new Council({ name: 'C', memory: 'memory://', agents: [new Agent({ name: 'A', model: 'slow', fallback: ['fast'] })] })],
+      models: [
+        {
+          id: 'slow',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-test-x-1234',
+          endpoint: fake.baseUrl('openai'),
+        },
+        ...simulated,
+      ],
+      councils: [
+        new Council({
+          name: 'C',
+          memory: 'memory://',
+          agents: [new Agent({ name: 'A', model: 'slow', fallback: ['fast'] })],
+        }),
+      ],
     });
     const run = harness.run('C', 'hello', { signal: controller.signal, onEvent: (e) => events.push(e) });
     setTimeout(() => controller.abort(new Error('user pressed stop')), 200);
@@ -175,13 +246,18 @@ describe('Harness.run', () => {
     const harness = new Harness({
       models: simulated,
       memory: 'memory://',
-      councils: [new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'fast', skills: [flaky] })] })],
+      councils: [
+        new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'fast', skills: [flaky] })] }),
+      ],
     });
     const events: RunEvent[] = [];
     const result = await harness.run('C', 'check it', { onEvent: (e) => events.push(e) });
     expect(result.status).toBe('succeeded');
     const error = events.find((e) => e.type === 'tool-call-error');
-    expect(error).toMatchObject({ tool: 'Flaky', error: { code: 'skill_failed', message: 'database unavailable' } });
+    expect(error).toMatchObject({
+      tool: 'Flaky',
+      error: { code: 'skill_failed', message: 'database unavailable' },
+    });
     expect(result.output).toContain('database unavailable');
     await harness.stop();
   });
@@ -203,7 +279,9 @@ describe('start() checks', () => {
     const harness = new Harness({
       models: simulated,
       memory: 'memory://',
-      councils: [new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'fast', skills: ['Serch'] })] })],
+      councils: [
+        new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'fast', skills: ['Serch'] })] }),
+      ],
     });
     const error = (await harness.start().catch((e: unknown) => e)) as HarnessError;
     expect(error.code).toBe('unknown_skill');
@@ -235,7 +313,9 @@ describe('start() checks', () => {
   });
 
   it('rejects an empty council', () => {
-    expect(() => new Council({ name: 'Empty', agents: [] })).toThrow(expect.objectContaining({ code: 'council_empty' }));
+    expect(() => new Council({ name: 'Empty', agents: [] })).toThrow(
+      expect.objectContaining({ code: 'council_empty' }),
+    );
   });
 
   it('rejects an unknown council name with a did-you-mean', async () => {
@@ -282,7 +362,9 @@ describe('callLlm / streamLlm', () => {
   });
 
   it('refuses a prompt that cannot fit, before calling the model', async () => {
-    const error = (await harness.callLlm({ model: 'tiny', prompt: 'lorem ipsum '.repeat(200), maxTokens: 20 }).catch((e: unknown) => e)) as HarnessError;
+    const error = (await harness
+      .callLlm({ model: 'tiny', prompt: 'lorem ipsum '.repeat(200), maxTokens: 20 })
+      .catch((e: unknown) => e)) as HarnessError;
     expect(error.code).toBe('context_too_long');
     expect(error.details).toMatchObject({ model: 'tiny', limit: 100 });
     expect(error.details.count).toBeGreaterThan(100);

@@ -56,22 +56,46 @@ describe('bad input never crashes: every failure is a HarnessError with a code',
   }, 120_000);
 
   it('random prompts through callLlm', async () => {
-    const harness = new Harness({ models: [{ id: 'sim', type: 'simulated', contextWindow: 2000 }], memory: 'memory://' });
+    const harness = new Harness({
+      models: [{ id: 'sim', type: 'simulated', contextWindow: 2000 }],
+      memory: 'memory://',
+    });
     const part = fc.record(
-      { type: fc.constantFrom('system', 'user', 'assistant', 'text', 'image', 'tool_call', 'tool_result', 'video'), value: fc.anything() },
+      {
+        type: fc.constantFrom(
+          'system',
+          'user',
+          'assistant',
+          'text',
+          'image',
+          'tool_call',
+          'tool_result',
+          'video',
+        ),
+        value: fc.anything(),
+      },
       { requiredKeys: [] },
     );
-    const message = fc.record({ role: fc.constantFrom('user', 'assistant', 'system', 'tool', 'bot'), content: fc.oneof(fc.string(), fc.array(part, { maxLength: 4 })) }, { requiredKeys: [] });
+    const message = fc.record(
+      {
+        role: fc.constantFrom('user', 'assistant', 'system', 'tool', 'bot'),
+        content: fc.oneof(fc.string(), fc.array(part, { maxLength: 4 })),
+      },
+      { requiredKeys: [] },
+    );
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string(), message, fc.array(message, { maxLength: 4 }), fc.anything()), async (prompt) => {
-        try {
-          const result = await harness.callLlm({ model: 'sim', prompt: prompt as never, maxTokens: 50 });
-          expect(typeof result.text).toBe('string');
-        } catch (error) {
-          if (!HarnessError.isInstance(error)) throw error;
-          expect(['prompt_invalid', 'context_too_long']).toContain(error.code);
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(fc.string(), message, fc.array(message, { maxLength: 4 }), fc.anything()),
+        async (prompt) => {
+          try {
+            const result = await harness.callLlm({ model: 'sim', prompt: prompt as never, maxTokens: 50 });
+            expect(typeof result.text).toBe('string');
+          } catch (error) {
+            if (!HarnessError.isInstance(error)) throw error;
+            expect(['prompt_invalid', 'context_too_long']).toContain(error.code);
+          }
+        },
+      ),
       { numRuns: 2000, seed: 20261126 },
     );
   }, 120_000);

@@ -22,7 +22,9 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolea
 
 /** `parseArgs` with errors turned into `cli_usage` errors that name the flag. */
 function parse(verb: string, args: string[], options: OptionSpec, positionals: number) {
-  let parsed: ReturnType<typeof parseArgs<{ options: OptionSpec; allowPositionals: true; strict: true; args: string[] }>>;
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: OptionSpec; allowPositionals: true; strict: true; args: string[] }>
+  >;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -30,15 +32,22 @@ function parse(verb: string, args: string[], options: OptionSpec, positionals: n
     throw new HarnessError('cli_usage', `forge ${verb}: ${message}`, { hint: `see forge ${verb} --help` });
   }
   if (parsed.positionals.length > positionals) {
-    throw new HarnessError('cli_usage', `forge ${verb}: unexpected argument "${parsed.positionals[positionals]}"`, {
-      hint: `see forge ${verb} --help`,
-    });
+    throw new HarnessError(
+      'cli_usage',
+      `forge ${verb}: unexpected argument "${parsed.positionals[positionals]}"`,
+      {
+        hint: `see forge ${verb} --help`,
+      },
+    );
   }
   return parsed;
 }
 
 function requireFile(verb: string, file: string | undefined): string {
-  if (!file) throw new HarnessError('cli_usage', `forge ${verb}: missing <file>`, { hint: `usage: forge ${verb} <file>` });
+  if (!file)
+    throw new HarnessError('cli_usage', `forge ${verb}: missing <file>`, {
+      hint: `usage: forge ${verb} <file>`,
+    });
   return file;
 }
 
@@ -59,14 +68,18 @@ function endpointOverrides(values: string[] | undefined): Record<string, Partial
 
 async function readInput(value: string | undefined, io: CliIo): Promise<string> {
   if (value === undefined) {
-    throw new HarnessError('cli_usage', 'forge run: missing --input', { hint: 'pass --input "text" or --input @file.txt' });
+    throw new HarnessError('cli_usage', 'forge run: missing --input', {
+      hint: 'pass --input "text" or --input @file.txt',
+    });
   }
   if (!value.startsWith('@')) return value;
   const path = value.slice(1);
   try {
     return await readFile(path.startsWith('/') ? path : `${io.cwd}/${path}`, 'utf8');
   } catch {
-    throw new HarnessError('cli_usage', `--input @${path}: the file cannot be read`, { hint: 'check the path after @' });
+    throw new HarnessError('cli_usage', `--input @${path}: the file cannot be read`, {
+      hint: 'check the path after @',
+    });
   }
 }
 
@@ -151,9 +164,13 @@ Runs a council from a config file and streams its events.
     let council = values.council as string | undefined;
     if (council === undefined) {
       if (names.length !== 1) {
-        throw new HarnessError('cli_usage', `forge run: ${file} has ${names.length} councils; pick one with --council`, {
-          hint: names.length ? `councils: ${names.join(', ')}` : 'define one under `councils:`',
-        });
+        throw new HarnessError(
+          'cli_usage',
+          `forge run: ${file} has ${names.length} councils; pick one with --council`,
+          {
+            hint: names.length ? `councils: ${names.join(', ')}` : 'define one under `councils:`',
+          },
+        );
       }
       council = names[0] as string;
     }
@@ -175,7 +192,10 @@ Prints "ok" and a summary, or one located error with a hint. Keys are not needed
   async run(args, io) {
     const { values, positionals } = parse('validate', args, { json: { type: 'boolean' } }, 1);
     const file = requireFile('validate', positionals[0]);
-    const config = await loadConfigFile(file, { env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
+    const config = await loadConfigFile(file, {
+      env: io.env,
+      knownSkills: builtinSkills().map((s) => s.name),
+    });
     const summary = {
       file,
       models: config.models.length,
@@ -215,7 +235,10 @@ window, prices, capabilities, and whether its key reference resolves (never the 
   async run(args, io) {
     const { values, positionals } = parse('models', args, { json: { type: 'boolean' } }, 1);
     const file = requireFile('models', positionals[0]);
-    const config = await loadConfigFile(file, { env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
+    const config = await loadConfigFile(file, {
+      env: io.env,
+      knownSkills: builtinSkills().map((s) => s.name),
+    });
     const keys = new Map(credentialStatus(config, io.env).map((s) => [s.id, s]));
     const rows = config.models.map((m) => ({
       id: m.id,
@@ -246,7 +269,13 @@ window, prices, capabilities, and whether its key reference resolves (never the 
       ]),
     ];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    for (const row of table) io.stdout(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+    for (const row of table)
+      io.stdout(
+        `${row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+      );
     return exitCodes.ok;
   },
 };
@@ -263,7 +292,12 @@ GET /_control/counters, GET /_control/requests, POST /_control/reset. Ctrl-C sto
   --host H   address to bind (default 127.0.0.1)
 `,
   async run(args, io, signal) {
-    const { values } = parse('fake-provider', args, { port: { type: 'string' }, host: { type: 'string' } }, 0);
+    const { values } = parse(
+      'fake-provider',
+      args,
+      { port: { type: 'string' }, host: { type: 'string' } },
+      0,
+    );
     const port = Number(values.port ?? 8787);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new HarnessError('cli_usage', `--port "${String(values.port)}" is not a port number`, {

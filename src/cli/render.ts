@@ -98,7 +98,9 @@ export function createRenderer(options: RenderOptions): Renderer {
       if (result.status === 'succeeded') {
         w(`\n${k.bold('Result')}\n${result.output}\n`);
         w(
-          k.dim(`\n${result.durationMs} ms · ${u.inputTokens} in / ${u.outputTokens} out tokens · ${u.modelCalls} model calls${cost}\n`),
+          k.dim(
+            `\n${result.durationMs} ms · ${u.inputTokens} in / ${u.outputTokens} out tokens · ${u.modelCalls} model calls${cost}\n`,
+          ),
         );
       } else {
         // The error itself is printed to stderr by the command.

@@ -85,7 +85,13 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           ...(call.maxOutputTokens === undefined ? {} : { maxOutputTokens: call.maxOutputTokens }),
           prompt: promptText(call.prompt),
         });
-        log?.emit(path, { type: 'model-call-start', model: id, provider: resolved.model.provider, attempt: i + 1, stream });
+        log?.emit(path, {
+          type: 'model-call-start',
+          model: id,
+          provider: resolved.model.provider,
+          attempt: i + 1,
+          stream,
+        });
         const result = await invoke(resolved, started);
         answeredBy = id;
         return result;
@@ -102,7 +108,8 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         if (failure.code === 'aborted') throw failure;
         lastError = failure;
         const next = chain[i + 1];
-        if (next !== undefined) log?.emit(path, { type: 'model-fallback', from: id, to: next, reason: failure.message });
+        if (next !== undefined)
+          log?.emit(path, { type: 'model-fallback', from: id, to: next, reason: failure.message });
       }
     }
     throw lastError;

@@ -7,24 +7,35 @@ import type { Redactor } from '../models/credentials.ts';
  * Wraps a provider failure as `provider_error` (HarnessErrors and aborts pass through), with
  * the HTTP status, `isRetryable` from the AI SDK, and every known secret redacted from the text.
  */
-export function toProviderError(error: unknown, modelId: string, redactor: Redactor | undefined, signal?: AbortSignal): HarnessError {
+export function toProviderError(
+  error: unknown,
+  modelId: string,
+  redactor: Redactor | undefined,
+  signal?: AbortSignal,
+): HarnessError {
   if (HarnessError.isInstance(error)) return error;
   if (signal?.aborted || (error instanceof Error && error.name === 'AbortError')) {
-    return new HarnessError('aborted', `the call to model "${modelId}" was aborted`, { cause: signal?.reason ?? error });
+    return new HarnessError('aborted', `the call to model "${modelId}" was aborted`, {
+      cause: signal?.reason ?? error,
+    });
   }
   const redact = (text: string) => (redactor ? redactor.redact(text) : text);
   if (APICallError.isInstance(error)) {
     const status = error.statusCode;
     const retryAfter = error.responseHeaders?.['retry-after'];
-    return new HarnessError('provider_error', redact(`model "${modelId}" failed${status ? ` with HTTP ${status}` : ''}: ${error.message}`), {
-      isRetryable: error.isRetryable,
-      hint: hintFor(status),
-      details: {
-        model: modelId,
-        ...(status === undefined ? {} : { statusCode: status }),
-        ...(retryAfter === undefined ? {} : { retryAfter }),
+    return new HarnessError(
+      'provider_error',
+      redact(`model "${modelId}" failed${status ? ` with HTTP ${status}` : ''}: ${error.message}`),
+      {
+        isRetryable: error.isRetryable,
+        hint: hintFor(status),
+        details: {
+          model: modelId,
+          ...(status === undefined ? {} : { statusCode: status }),
+          ...(retryAfter === undefined ? {} : { retryAfter }),
+        },
       },
-    });
+    );
   }
   const message = error instanceof Error ? error.message : String(error);
   return new HarnessError('provider_error', redact(`model "${modelId}" failed: ${message}`), {

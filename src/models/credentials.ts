@@ -49,10 +49,14 @@ export function resolveCredential(ref: string, options: ResolveCredentialOptions
     const name = ref.slice(4);
     const found = env[name];
     if (found === undefined || found === '') {
-      throw new HarnessError('missing_credential', `${options.owner} needs the environment variable ${name}, which is not set`, {
-        hint: `export ${name}=... (or point api_key at file:/path/to/secret)`,
-        details: { variable: name },
-      });
+      throw new HarnessError(
+        'missing_credential',
+        `${options.owner} needs the environment variable ${name}, which is not set`,
+        {
+          hint: `export ${name}=... (or point api_key at file:/path/to/secret)`,
+          details: { variable: name },
+        },
+      );
     }
     value = found;
   } else if (ref.startsWith('file:')) {
@@ -60,17 +64,25 @@ export function resolveCredential(ref: string, options: ResolveCredentialOptions
     try {
       value = readFileSync(path, 'utf8').trim();
     } catch (cause) {
-      throw new HarnessError('missing_credential', `${options.owner} reads its key from ${path}, which cannot be read`, {
-        cause: (cause as NodeJS.ErrnoException).code,
-        hint: 'check that the secret file is mounted and readable',
-        details: { file: path },
-      });
+      throw new HarnessError(
+        'missing_credential',
+        `${options.owner} reads its key from ${path}, which cannot be read`,
+        {
+          cause: (cause as NodeJS.ErrnoException).code,
+          hint: 'check that the secret file is mounted and readable',
+          details: { file: path },
+        },
+      );
     }
     if (value === '') {
-      throw new HarnessError('missing_credential', `${options.owner} reads its key from ${path}, which is empty`, {
-        hint: 'write the key into the file',
-        details: { file: path },
-      });
+      throw new HarnessError(
+        'missing_credential',
+        `${options.owner} reads its key from ${path}, which is empty`,
+        {
+          hint: 'write the key into the file',
+          details: { file: path },
+        },
+      );
     }
   } else {
     value = ref;

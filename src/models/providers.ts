@@ -71,7 +71,9 @@ registerProviderType('google', {
   defaultKeyEnv: 'GOOGLE_GENERATIVE_AI_API_KEY',
   requiresKey: true,
   create: ({ entry, apiKey }) =>
-    createGoogleGenerativeAI({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) })(modelName(entry)),
+    createGoogleGenerativeAI({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) })(
+      modelName(entry),
+    ),
 });
 
 const openAICompatible: ProviderType = {

@@ -13,8 +13,14 @@ const intents: readonly IntentRule[] = [
   { intent: 'refund', keywords: ['refund', 'money back', 'reimburse', 'return'] },
   { intent: 'cancellation', keywords: ['cancel', 'unsubscribe', 'terminate'] },
   { intent: 'billing', keywords: ['charge', 'charged', 'invoice', 'bill', 'payment', 'card'] },
-  { intent: 'shipping', keywords: ['where is my order', 'deliver', 'shipping', 'package', 'track', 'arrive', 'order'] },
-  { intent: 'technical_support', keywords: ['error', 'bug', 'crash', 'login', 'password', 'broken', "doesn't work", 'not working'] },
+  {
+    intent: 'shipping',
+    keywords: ['where is my order', 'deliver', 'shipping', 'package', 'track', 'arrive', 'order'],
+  },
+  {
+    intent: 'technical_support',
+    keywords: ['error', 'bug', 'crash', 'login', 'password', 'broken', "doesn't work", 'not working'],
+  },
   { intent: 'greeting', keywords: ['hello', 'hi ', 'good morning', 'hey'] },
 ];
 
@@ -34,7 +40,12 @@ export function classify(text: string): Classification {
     if (hits > best.hits) best = { intent: rule.intent, hits };
   }
   const confidence = best.hits === 0 ? 0.4 : Math.min(0.95, 0.6 + 0.15 * best.hits);
-  return { intent: best.intent, confidence: round2(confidence), entities: extractEntities(text), sentiment: sentiment(lower) };
+  return {
+    intent: best.intent,
+    confidence: round2(confidence),
+    entities: extractEntities(text),
+    sentiment: sentiment(lower),
+  };
 }
 
 /** Order numbers, e-mail addresses, amounts and dates. */
@@ -44,7 +55,9 @@ export function extractEntities(text: string): Record<string, string> {
   if (order?.[1]) entities.order_id = order[1];
   const email = /[\w.+-]+@[\w-]+\.[\w.-]+/.exec(text);
   if (email) entities.email = email[0];
-  const amount = /(?:[$€£]\s?\d+(?:[.,]\d{2})?|\d+(?:[.,]\d{2})?\s?(?:USD|EUR|GBP|dollars|euros))/i.exec(text);
+  const amount = /(?:[$€£]\s?\d+(?:[.,]\d{2})?|\d+(?:[.,]\d{2})?\s?(?:USD|EUR|GBP|dollars|euros))/i.exec(
+    text,
+  );
   if (amount) entities.amount = amount[0];
   const date = /\b(\d{4}-\d{2}-\d{2}|yesterday|today|tomorrow|last (?:week|month))\b/i.exec(text);
   if (date?.[1]) entities.date = date[1];
@@ -79,7 +92,9 @@ export function jsonFromSchema(schema: unknown, text: string, name = ''): unknow
   if (Array.isArray(s.enum) && s.enum.length > 0) {
     const known = key.includes('sentiment') ? c.sentiment : key.includes('intent') ? c.intent : undefined;
     if (known !== undefined && s.enum.includes(known)) return known;
-    return s.enum.find((v) => typeof v === 'string' && text.toLowerCase().includes(v.toLowerCase())) ?? s.enum[0];
+    return (
+      s.enum.find((v) => typeof v === 'string' && text.toLowerCase().includes(v.toLowerCase())) ?? s.enum[0]
+    );
   }
   const type = Array.isArray(s.type) ? s.type[0] : s.type;
   switch (type ?? (s.properties ? 'object' : 'string')) {
@@ -125,7 +140,9 @@ export function describeToolOutput(toolName: string, output: unknown): string {
     const o = output as Record<string, unknown>;
     if (typeof o.intent === 'string') {
       const entities = o.entities && typeof o.entities === 'object' ? Object.entries(o.entities) : [];
-      const facts = entities.length ? ` Facts: ${entities.map(([k, v]) => `${k}=${String(v)}`).join(', ')}.` : '';
+      const facts = entities.length
+        ? ` Facts: ${entities.map(([k, v]) => `${k}=${String(v)}`).join(', ')}.`
+        : '';
       const conf = typeof o.confidence === 'number' ? ` (confidence ${o.confidence})` : '';
       return `Intent: ${o.intent}${conf}.${facts}`;
     }
@@ -138,7 +155,11 @@ export function describeToolOutput(toolName: string, output: unknown): string {
 
 function describeHits(hits: unknown[]): string {
   const texts = hits
-    .map((h) => (h && typeof h === 'object' && typeof (h as { text?: unknown }).text === 'string' ? (h as { text: string }).text : undefined))
+    .map((h) =>
+      h && typeof h === 'object' && typeof (h as { text?: unknown }).text === 'string'
+        ? (h as { text: string }).text
+        : undefined,
+    )
     .filter((t): t is string => t !== undefined);
   if (texts.length === 0) return 'I found nothing relevant in memory.';
   return `From memory: ${texts[0]}${texts.length > 1 ? ` (and ${texts.length - 1} more related note${texts.length > 2 ? 's' : ''})` : ''}`;

@@ -14,8 +14,8 @@ import type {
   LanguageModelV4StreamResult,
   LanguageModelV4Usage,
 } from '@ai-sdk/provider';
-import type { SimulatedRule } from './types.ts';
 import { classify, defaultReply, describeToolOutput, jsonFromSchema } from './simulated-replies.ts';
+import type { SimulatedRule } from './types.ts';
 
 export interface SimulatedModelOptions {
   modelId: string;
@@ -38,7 +38,9 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
     const view = readPrompt(call.prompt);
     for (const rule of rules) {
       if (rule.re.test(view.lastUser)) {
-        const text = rule.reply.replaceAll('{{input}}', view.lastUser).replaceAll('{{agent}}', view.systemFirstLine);
+        const text = rule.reply
+          .replaceAll('{{input}}', view.lastUser)
+          .replaceAll('{{agent}}', view.systemFirstLine);
         return { content: [{ type: 'text', text }], finish: 'stop' };
       }
     }
@@ -62,7 +64,10 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
       const text = `${facts} Next step for this ${c.intent.replace('_', ' ')} request: ${nextStep(c.intent)}`;
       return { content: [{ type: 'text', text }], finish: 'stop' };
     }
-    return { content: [{ type: 'text', text: defaultReply(view.systemFirstLine, view.lastUser) }], finish: 'stop' };
+    return {
+      content: [{ type: 'text', text: defaultReply(view.systemFirstLine, view.lastUser) }],
+      finish: 'stop',
+    };
   }
 
   return {
@@ -78,7 +83,11 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
         finishReason: { unified: decision.finish, raw: decision.finish },
         usage: usageOf(call.prompt, decision.content),
         warnings: [],
-        response: { id: `sim-${hash(JSON.stringify(call.prompt))}`, modelId: options.modelId, timestamp: new Date(0) },
+        response: {
+          id: `sim-${hash(JSON.stringify(call.prompt))}`,
+          modelId: options.modelId,
+          timestamp: new Date(0),
+        },
       };
     },
     async doStream(call): Promise<LanguageModelV4StreamResult> {
@@ -89,7 +98,8 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
         if (item.type === 'text') {
           const id = `t${i}`;
           parts.push({ type: 'text-start', id });
-          for (const delta of item.text.match(/\S+\s*|\s+/g) ?? []) parts.push({ type: 'text-delta', id, delta });
+          for (const delta of item.text.match(/\S+\s*|\s+/g) ?? [])
+            parts.push({ type: 'text-delta', id, delta });
           parts.push({ type: 'text-end', id });
         } else {
           parts.push(item as LanguageModelV4StreamPart);
@@ -167,7 +177,10 @@ function readPrompt(prompt: LanguageModelV4Prompt): PromptView {
 function usageOf(prompt: LanguageModelV4Prompt, content: LanguageModelV4Content[]): LanguageModelV4Usage {
   const input = Math.ceil(JSON.stringify(prompt).length / 4);
   const output = Math.ceil(
-    content.reduce((n, c) => n + (c.type === 'text' ? c.text.length : c.type === 'tool-call' ? c.input.length : 0), 0) / 4,
+    content.reduce(
+      (n, c) => n + (c.type === 'text' ? c.text.length : c.type === 'tool-call' ? c.input.length : 0),
+      0,
+    ) / 4,
   );
   return {
     inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },

@@ -6,9 +6,9 @@ import { isStepCount, type ModelMessage, streamText, type ToolSet, tool } from '
 import { HarnessError, toHarnessError } from '../errors.ts';
 import { createGatewayModel } from '../gateway/gateway-model.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
+import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
-import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
 import { type CallDeps, callLlm } from './call-llm.ts';
 import { type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
 import type { AnySkill, SkillContext } from './skill.ts';
@@ -40,7 +40,12 @@ export interface AgentTurnResult {
 
 export function eventError(error: unknown): EventError {
   const e = toHarnessError(error);
-  return { code: e.code, message: e.message, isRetryable: e.isRetryable, ...(e.hint ? { hint: e.hint } : {}) };
+  return {
+    code: e.code,
+    message: e.message,
+    isRetryable: e.isRetryable,
+    ...(e.hint ? { hint: e.hint } : {}),
+  };
 }
 
 export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
@@ -119,7 +124,13 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     const output = (await result.text).trim();
     await memory.append(agentNs, { role: 'user', content: turn.input }, { signal });
     await memory.append(agentNs, { role: 'assistant', content: output }, { signal });
-    log.emit(path, { type: 'agent-finish', agent: agent.name, output, usage: { ...usage }, durationMs: Date.now() - started });
+    log.emit(path, {
+      type: 'agent-finish',
+      agent: agent.name,
+      output,
+      usage: { ...usage },
+      durationMs: Date.now() - started,
+    });
     return { output, model: gateway.answeredBy() ?? agent.model, usage };
   } catch (error) {
     const e = signal.aborted
@@ -171,7 +182,9 @@ function toolsFor(
             const result = await callLlm(deps, {
               ...options,
               model: options.model ?? turn.agent.model,
-              ...(options.model === undefined && turn.agent.fallback ? { fallback: turn.agent.fallback } : {}),
+              ...(options.model === undefined && turn.agent.fallback
+                ? { fallback: turn.agent.fallback }
+                : {}),
               signal: options.signal ?? signal,
             });
             usage.inputTokens += result.usage.inputTokens;

@@ -16,7 +16,8 @@ export class Agent {
   readonly skillInstances: ReadonlyArray<AnySkill>;
 
   constructor(options: AgentOptions) {
-    if (!options.name) throw new HarnessError('config_invalid', 'an Agent needs a name', { location: { path: 'Agent.name' } });
+    if (!options.name)
+      throw new HarnessError('config_invalid', 'an Agent needs a name', { location: { path: 'Agent.name' } });
     if (!options.model) {
       throw new HarnessError('config_invalid', `agent "${options.name}" needs a model id`, {
         location: { path: 'Agent.model' },

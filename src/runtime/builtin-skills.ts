@@ -18,7 +18,9 @@ export function createNluSkill(): Skill<{ text: string }, NluResult> {
     name: 'NLU',
     description:
       'Natural-language understanding: extracts the intent, entities (order ids, e-mails, amounts, dates) and sentiment of a text.',
-    input: z.object({ text: z.string().min(1).describe('The text to analyse, usually the customer message.') }),
+    input: z.object({
+      text: z.string().min(1).describe('The text to analyse, usually the customer message.'),
+    }),
     run: async ({ text }, context) => {
       const result = await context.callLlm({
         system:
@@ -36,19 +38,30 @@ export function createNluSkill(): Skill<{ text: string }, NluResult> {
 export function createSearchSkill(): Skill<{ query: string; k?: number | undefined }, { hits: unknown[] }> {
   return new Skill({
     name: 'Search',
-    description: "Searches the council's memory (knowledge base and remembered documents) and returns the best matches.",
+    description:
+      "Searches the council's memory (knowledge base and remembered documents) and returns the best matches.",
     input: z.object({
       query: z.string().min(1).describe('What to look for.'),
       k: z.int().min(1).max(20).optional().describe('How many results (default 3).'),
     }),
     run: async ({ query, k }, context) => {
-      const hits = await context.memory.recall(context.namespace, query, { k: k ?? 3, signal: context.signal });
-      return { hits: hits.map((h) => ({ id: h.id, text: h.text, score: Math.round(h.score * 1000) / 1000, meta: h.meta ?? {} })) };
+      const hits = await context.memory.recall(context.namespace, query, {
+        k: k ?? 3,
+        signal: context.signal,
+      });
+      return {
+        hits: hits.map((h) => ({
+          id: h.id,
+          text: h.text,
+          score: Math.round(h.score * 1000) / 1000,
+          meta: h.meta ?? {},
+        })),
+      };
     },
   });
 }
 
 /** A fresh instance of each built-in skill. */
 export function builtinSkills(): Array<AnySkill> {
-  return [createNluSkill(), createSearchSkill()] ;
+  return [createNluSkill(), createSearchSkill()];
 }

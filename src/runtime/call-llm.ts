@@ -119,7 +119,12 @@ export async function callLlm(deps: CallDeps, options: CallLlmOptions): Promise<
       };
     }
     const result = await generateText(args);
-    return { text: result.text, model: gateway.answeredBy() ?? options.model, finishReason: result.finishReason, usage };
+    return {
+      text: result.text,
+      model: gateway.answeredBy() ?? options.model,
+      finishReason: result.finishReason,
+      usage,
+    };
   } catch (error) {
     throw unwrap(error, options, deps);
   }

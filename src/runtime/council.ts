@@ -26,7 +26,10 @@ export class Council {
   readonly knowledge: ReadonlyArray<string | KnowledgeDocument>;
 
   constructor(options: CouncilOptions) {
-    if (!options.name) throw new HarnessError('config_invalid', 'a Council needs a name', { location: { path: 'Council.name' } });
+    if (!options.name)
+      throw new HarnessError('config_invalid', 'a Council needs a name', {
+        location: { path: 'Council.name' },
+      });
     if (!options.agents || options.agents.length === 0) {
       throw new HarnessError('council_empty', `council "${options.name}" has no agents`, {
         location: { path: 'Council.agents' },
@@ -37,10 +40,14 @@ export class Council {
     const seen = new Set<string>();
     for (const agent of agents) {
       if (seen.has(agent.name)) {
-        throw new HarnessError('config_invalid', `council "${options.name}" has two agents named "${agent.name}"`, {
-          location: { path: 'Council.agents' },
-          hint: 'give every agent of a council its own name',
-        });
+        throw new HarnessError(
+          'config_invalid',
+          `council "${options.name}" has two agents named "${agent.name}"`,
+          {
+            location: { path: 'Council.agents' },
+            hint: 'give every agent of a council its own name',
+          },
+        );
       }
       seen.add(agent.name);
     }

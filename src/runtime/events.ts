@@ -96,7 +96,14 @@ export class EventLog {
 
   /** Appends an event stamped with run id, sequence and time, and delivers it. */
   emit(path: readonly string[], body: RunEventBody): RunEvent {
-    const event = { v: 1, runId: this.runId, seq: this.#events.length, ts: Date.now(), path: [...path], ...body } as RunEvent;
+    const event = {
+      v: 1,
+      runId: this.runId,
+      seq: this.#events.length,
+      ts: Date.now(),
+      path: [...path],
+      ...body,
+    } as RunEvent;
     this.#events.push(event);
     for (const listener of this.#listeners) {
       try {

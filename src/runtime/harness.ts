@@ -13,7 +13,13 @@ import type { ModelEntry } from '../models/types.ts';
 import type { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
 import { eventError, runAgentTurn } from './agent-run.ts';
 import { builtinSkills } from './builtin-skills.ts';
-import { type CallLlmOptions, type CallLlmResult, callLlm, type StreamLlmResult, streamLlm } from './call-llm.ts';
+import {
+  type CallLlmOptions,
+  type CallLlmResult,
+  callLlm,
+  type StreamLlmResult,
+  streamLlm,
+} from './call-llm.ts';
 import { Council } from './council.ts';
 import { addUsage, EventLog, emptyUsage, type RunEvent } from './events.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
@@ -61,7 +67,10 @@ export class Harness {
 
   constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
     this.#source = source;
-    const entries = (options.models ?? []).map((entry) => ({ ...entry, ...(options.modelOverrides?.[entry.id] ?? {}) }));
+    const entries = (options.models ?? []).map((entry) => ({
+      ...entry,
+      ...(options.modelOverrides?.[entry.id] ?? {}),
+    }));
     const origins = new Map<string, string>();
     for (const [i, entry] of entries.entries()) {
       if (source) origins.set(entry.id, describe(source, ['models', i]));
@@ -80,13 +89,19 @@ export class Harness {
   }
 
   /** Loads a `councils.yaml` (models + councils) and builds a harness from it. */
-  static async fromFile(path: string, options: Omit<HarnessOptions, 'models' | 'councils'> = {}): Promise<Harness> {
+  static async fromFile(
+    path: string,
+    options: Omit<HarnessOptions, 'models' | 'councils'> = {},
+  ): Promise<Harness> {
     const config = await loadConfigFile(path, configOptions(options));
     return new Harness({ ...options, models: config.models, councils: config.councils }, config);
   }
 
   /** Builds a harness from YAML text (`file` only names it in errors). */
-  static fromYaml(text: string, options: Omit<HarnessOptions, 'models' | 'councils'> & { file?: string } = {}): Harness {
+  static fromYaml(
+    text: string,
+    options: Omit<HarnessOptions, 'models' | 'councils'> & { file?: string } = {},
+  ): Harness {
     const { file, ...rest } = options;
     const config = parseConfig(text, { ...configOptions(rest), ...(file === undefined ? {} : { file }) });
     return new Harness({ ...rest, models: config.models, councils: config.councils }, config);
@@ -110,7 +125,11 @@ export class Harness {
     const known = this.councilNames();
     const guess = didYouMean(name, known);
     throw new HarnessError('unknown_council', `no council named "${name}"`, {
-      hint: guess ? `did you mean "${guess}"?` : known.length ? `councils: ${known.join(', ')}` : 'define one under `councils:`',
+      hint: guess
+        ? `did you mean "${guess}"?`
+        : known.length
+          ? `councils: ${known.join(', ')}`
+          : 'define one under `councils:`',
     });
   }
 
@@ -135,12 +154,24 @@ export class Harness {
         for (const [fi, id] of [agent.model, ...(agent.spec.fallback ?? [])].entries()) {
           if (!this.registry.has(id)) {
             const error = unknownModel(id, this.registry.ids());
-            throw this.#locate(error, ['councils', ci, 'agents', ai, ...(fi === 0 ? ['model'] : ['fallback', fi - 1])]);
+            throw this.#locate(error, [
+              'councils',
+              ci,
+              'agents',
+              ai,
+              ...(fi === 0 ? ['model'] : ['fallback', fi - 1]),
+            ]);
           }
           try {
             this.registry.resolve(id);
           } catch (error) {
-            throw this.#locate(toHarnessError(error), ['councils', ci, 'agents', ai, fi === 0 ? 'model' : 'fallback']);
+            throw this.#locate(toHarnessError(error), [
+              'councils',
+              ci,
+              'agents',
+              ai,
+              fi === 0 ? 'model' : 'fallback',
+            ]);
           }
         }
         for (const [si, name] of (agent.spec.skills ?? []).entries()) {
@@ -188,7 +219,12 @@ export class Harness {
     return new Run(log, result);
   }
 
-  async #execute(log: EventLog, councilRef: string | Council, input: string, options: RunOptions): Promise<RunResult> {
+  async #execute(
+    log: EventLog,
+    councilRef: string | Council,
+    input: string,
+    options: RunOptions,
+  ): Promise<RunResult> {
     const started = Date.now();
     const usage = emptyUsage();
     const name = typeof councilRef === 'string' ? councilRef : councilRef.name;
@@ -196,9 +232,14 @@ export class Harness {
     log.emit([name], { type: 'run-start', council: name, input });
     const signal = options.signal ?? new AbortController().signal;
     try {
-      if (this.#stopped) throw new HarnessError('harness_not_started', 'the harness was stopped', { hint: 'call start() again' });
+      if (this.#stopped)
+        throw new HarnessError('harness_not_started', 'the harness was stopped', {
+          hint: 'call start() again',
+        });
       if (typeof input !== 'string' || input.trim() === '') {
-        throw new HarnessError('prompt_invalid', 'the run input is empty', { hint: 'pass the request text to run()' });
+        throw new HarnessError('prompt_invalid', 'the run input is empty', {
+          hint: 'pass the request text to run()',
+        });
       }
       const council = typeof councilRef === 'string' ? this.council(councilRef) : this.addCouncil(councilRef);
       await this.start();
@@ -206,7 +247,9 @@ export class Harness {
       let current = input;
       for (const agent of council.agents) {
         const skills = (agent.spec.skills ?? []).map(
-          (skillName) => agent.skillInstances.find((s) => s.name === skillName) ?? (this.skills.get(skillName) as AnySkill),
+          (skillName) =>
+            agent.skillInstances.find((s) => s.name === skillName) ??
+            (this.skills.get(skillName) as AnySkill),
         );
         const turn = await runAgentTurn({
           runId: log.runId,

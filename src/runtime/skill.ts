@@ -77,7 +77,8 @@ export class Skill<I = unknown, O = unknown> {
 
   /** Does the skill's work. Subclasses override this; the default calls the `run` option. */
   run(input: I, context: SkillContext): Promise<O> | O {
-    if (!this.#run) throw new TypeError(`skill "${this.name}" has no run(): pass run in the options or override run()`);
+    if (!this.#run)
+      throw new TypeError(`skill "${this.name}" has no run(): pass run in the options or override run()`);
     return this.#run(input, context);
   }
 }

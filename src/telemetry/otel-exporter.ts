@@ -26,10 +26,14 @@ export class OpenTelemetryExporter {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const field = issue?.path.join('.') ?? '';
-      throw new HarnessError('config_invalid', `OpenTelemetryExporter.${field}: ${issue?.message ?? 'invalid'}`, {
-        location: { path: `OpenTelemetryExporter.${field}` },
-        hint: 'endpoint is an OTLP URL such as http://localhost:4318/v1/traces',
-      });
+      throw new HarnessError(
+        'config_invalid',
+        `OpenTelemetryExporter.${field}: ${issue?.message ?? 'invalid'}`,
+        {
+          location: { path: `OpenTelemetryExporter.${field}` },
+          hint: 'endpoint is an OTLP URL such as http://localhost:4318/v1/traces',
+        },
+      );
     }
     this.endpoint = parsed.data.endpoint;
     this.serviceName = parsed.data.serviceName;
@@ -39,6 +43,11 @@ export class OpenTelemetryExporter {
 
   /** Secret-free description (header values are not included). */
   toJSON(): Record<string, unknown> {
-    return { endpoint: this.endpoint, serviceName: this.serviceName, protocol: this.protocol, headers: Object.keys(this.headers) };
+    return {
+      endpoint: this.endpoint,
+      serviceName: this.serviceName,
+      protocol: this.protocol,
+      headers: Object.keys(this.headers),
+    };
   }
 }
