@@ -46,7 +46,11 @@ export const modelEntrySchema = z
       .optional()
       .describe('OpenAI only: chat completions or the responses API (default responses).'),
     api_key: credentialRefSchema.optional(),
-    endpoint: z.url().optional().describe('Base URL of the API (Ollama: http://localhost:11434/v1).'),
+    // Without the protocol rule `localhost:11434` passes as a URL whose scheme is "localhost:".
+    endpoint: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('Base URL of the API (Ollama: http://localhost:11434/v1).'),
     path: z.string().min(1).optional().describe('type local only: a GGUF file for embedded inference.'),
     headers: z.record(z.string(), z.string()).optional(),
     context_window: z.int().positive().optional().describe('Tokens the model accepts, prompt plus output.'),
@@ -136,7 +140,7 @@ export const councilSchema = z.strictObject({
 
 export const telemetrySchema = z.strictObject({
   exporter: z.enum(['otlp', 'console', 'none']).optional(),
-  endpoint: z.url().optional(),
+  endpoint: z.url({ protocol: /^https?$/ }).optional(),
   service_name: z.string().optional(),
 });
 

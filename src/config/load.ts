@@ -1,0 +1,470 @@
+/**
+ * Loads a forge config file (`councils.yaml`): YAML → `${VAR}` interpolation → zod
+ * validation → cross-reference checks → the camelCase shapes the runtime uses.
+ * Every failure is one {@link HarnessError} pointing at the exact line and column.
+ */
+import { readFile } from 'node:fs/promises';
+import { type Document, isScalar, LineCounter, parseDocument, type YAMLParseError } from 'yaml';
+import { HarnessError, type HarnessErrorCode, type SourceLocation } from '../errors.ts';
+import type { ModelEntry } from '../models/types.ts';
+import type { AgentSpec, CouncilSpec, TelemetrySpec } from '../runtime/spec.ts';
+import { type DescribedIssue, describeIssues } from './describe-issue.ts';
+import { didYouMean } from './did-you-mean.ts';
+import { type InterpolationEnv, interpolateDocument } from './interpolate.ts';
+import {
+  type AgentYaml,
+  type ConfigFileYaml,
+  type CouncilYaml,
+  configFileSchema,
+  type ModelEntryYaml,
+} from './schema.ts';
+import { createYamlLocator, type YamlLocator, type YamlPath } from './yaml-source.ts';
+
+export { formatYamlPath } from './yaml-source.ts';
+
+/** The typed content of a config file, camelCase. */
+export interface HarnessConfig {
+  /** `models:` entries in file order; empty when the file has none. */
+  models: ModelEntry[];
+  /** `councils:` in file order; empty when the file has none. */
+  councils: CouncilSpec[];
+  telemetry?: TelemetrySpec;
+}
+
+/** A validated config file and a way back to its source. */
+export interface LoadedConfig extends HarnessConfig {
+  /** The file it came from, as given to the loader. */
+  file?: string;
+  /**
+   * Source location of a path in the file, e.g. `['councils', 0, 'agents', 1, 'model']`
+   * (camelCase keys such as `maxTokens` are accepted too). For a path that is not in the file
+   * the line and column are those of its deepest existing ancestor; `path` is always the
+   * full requested path.
+   */
+  locate(path: ReadonlyArray<string | number>): SourceLocation;
+}
+
+/** Options of {@link parseConfig}. */
+export interface ParseConfigOptions {
+  /** File name for error locations and {@link LoadedConfig.file}. */
+  file?: string;
+  /** Variables for `${VAR}` interpolation; default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** When given, every agent skill must be one of these (`unknown_skill` otherwise). */
+  knownSkills?: readonly string[];
+}
+
+/** A problem found after zod, with the error code it is reported under. */
+interface CheckIssue {
+  code: HarnessErrorCode;
+  path: Array<string | number>;
+  message: string;
+  hint: string;
+  details?: Record<string, unknown>;
+}
+
+const yamlHints: Record<string, string> = {
+  TAB_AS_INDENT: 'indent with spaces, not tabs',
+  DUPLICATE_KEY: 'remove or rename one of the two keys',
+  MISSING_CHAR: 'close the quote or bracket that was opened before this point',
+  BAD_INDENT: 'indent this line like its siblings (the same number of spaces)',
+  MULTIPLE_DOCS: 'keep one YAML document per file (remove the extra "---")',
+  BLOCK_AS_IMPLICIT_KEY:
+    'put a nested mapping on its own indented lines, or quote a value that contains ": "',
+  MULTILINE_IMPLICIT_KEY: 'keep each key on one line, or quote the value',
+  BAD_ALIAS: 'define the anchor (&name) before using the alias (*name)',
+};
+
+function syntaxError(error: YAMLParseError, file: string | undefined): HarnessError {
+  // The library's message ends with " at line L, column C:" and a code frame; keep the reason.
+  const reason = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
+  const position = error.linePos?.[0];
+  return new HarnessError('config_yaml_syntax', `invalid YAML: ${reason}`, {
+    cause: error,
+    location: {
+      ...(file === undefined ? {} : { file }),
+      path: '',
+      ...(position === undefined ? {} : { line: position.line, column: position.col }),
+    },
+    hint: yamlHints[error.code] ?? 'check the indentation (spaces only) and the quoting near this position',
+    details: { yamlCode: error.code },
+  });
+}
+
+/** No content at all: an empty text, only comments, or a bare `---` (an empty null scalar). */
+function isEmpty(doc: Document): boolean {
+  const contents = doc.contents;
+  if (contents === null) return true;
+  if (!isScalar(contents) || contents.value !== null) return false;
+  const range = contents.range;
+  return range === undefined || range === null || range[0] === range[1];
+}
+
+function toJS(doc: Document, file: string | undefined): unknown {
+  try {
+    // maxAliasCount bounds alias expansion ("billion laughs"); 100 is the library default, made explicit.
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new HarnessError('config_yaml_syntax', `invalid YAML: ${reason}`, {
+      cause: error,
+      location: { ...(file === undefined ? {} : { file }), path: '' },
+      hint: 'use fewer aliases (*name), and define each anchor (&name) before its aliases',
+    });
+  }
+}
+
+interface Located {
+  code: string;
+  location: SourceLocation;
+  message: string;
+  hint: string;
+  missing: boolean;
+  path: Array<string | number>;
+  details?: Record<string, unknown>;
+}
+
+function byPosition(a: Located, b: Located): number {
+  const line = (a.location.line ?? Number.MAX_SAFE_INTEGER) - (b.location.line ?? Number.MAX_SAFE_INTEGER);
+  if (line !== 0) return line;
+  return (a.location.column ?? 0) - (b.location.column ?? 0);
+}
+
+function samePath(a: YamlPath, b: YamlPath): boolean {
+  return a.length === b.length && a.every((segment, i) => segment === b[i]);
+}
+
+/**
+ * The issue to report: the first in the file, except that a missing key yields to an
+ * unknown key of the same map, which is usually the same key misspelt (`modle:`).
+ */
+function pickFirst(issues: readonly Located[]): Located | undefined {
+  const first = issues[0];
+  if (first === undefined || !first.missing) return first;
+  const parent = first.path.slice(0, -1);
+  return (
+    issues.find((issue) => issue.code === 'unrecognized_keys' && samePath(issue.path.slice(0, -1), parent)) ??
+    first
+  );
+}
+
+function issueSummary(issue: Located): Record<string, unknown> {
+  return {
+    code: issue.code,
+    path: issue.location.path,
+    ...(issue.location.line === undefined
+      ? {}
+      : { line: issue.location.line, column: issue.location.column }),
+    message: issue.message,
+    hint: issue.hint,
+  };
+}
+
+function throwFirst(issues: Located[], code: (issue: Located) => HarnessErrorCode): never {
+  const sorted = [...issues].sort(byPosition);
+  const first = pickFirst(sorted);
+  if (first === undefined) throw new HarnessError('internal', 'no config issue to report');
+  throw new HarnessError(code(first), first.message, {
+    location: first.location,
+    hint: first.hint,
+    details: { ...first.details, issues: sorted.map(issueSummary) },
+  });
+}
+
+function locateDescribed(issue: DescribedIssue, locator: YamlLocator): Located {
+  return {
+    code: issue.code,
+    path: issue.path,
+    location: locator.locate(issue.path, issue.target),
+    message: issue.message,
+    hint: issue.hint,
+    // A refinement on an absent key (`endpoint` of a local model) is located at the map, like a missing key.
+    missing: issue.missing || !locator.has(issue.path),
+  };
+}
+
+function quoteList(values: readonly string[]): string {
+  return values.length === 0 ? '(none)' : values.join(', ');
+}
+
+function duplicates(
+  names: ReadonlyArray<{ name: string; path: Array<string | number> }>,
+  what: (name: string) => string,
+  fix: string,
+  locator: YamlLocator,
+): CheckIssue[] {
+  const seen = new Map<string, Array<string | number>>();
+  const out: CheckIssue[] = [];
+  for (const { name, path } of names) {
+    const first = seen.get(name);
+    if (first === undefined) {
+      seen.set(name, path);
+      continue;
+    }
+    const line = locator.locate(first).line;
+    out.push({
+      code: 'config_invalid',
+      path,
+      message: `${what(name)}${line === undefined ? '' : ` (first defined at line ${line})`}`,
+      hint: fix,
+      details: { name },
+    });
+  }
+  return out;
+}
+
+function unknownName(
+  code: 'unknown_model' | 'unknown_skill',
+  name: string,
+  known: readonly string[],
+  path: Array<string | number>,
+): CheckIssue {
+  const noun = code === 'unknown_model' ? 'model' : 'skill';
+  const suggestion = didYouMean(name, known);
+  const where =
+    code === 'unknown_model' ? 'add it under models: or fix the name' : 'register the skill or fix the name';
+  return {
+    code,
+    path,
+    message: suggestion
+      ? `unknown ${noun} "${name}" — did you mean "${suggestion}"?`
+      : `unknown ${noun} "${name}"`,
+    hint: `${suggestion ? `use "${suggestion}"; ` : ''}known ${noun}s: ${quoteList(known)}; ${where}`,
+    details: { [noun]: name, known: [...known], ...(suggestion ? { suggestion } : {}) },
+  };
+}
+
+/** Checks zod cannot express: unique names and references between sections. */
+function crossCheck(
+  file: ConfigFileYaml,
+  locator: YamlLocator,
+  knownSkills?: readonly string[],
+): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const models = file.models ?? [];
+  issues.push(
+    ...duplicates(
+      models.map((model, i) => ({ name: model.id, path: ['models', i, 'id'] })),
+      (name) => `duplicate model id "${name}"`,
+      'give each model a unique id, or remove one of the two entries',
+      locator,
+    ),
+  );
+  const councils = file.councils ?? [];
+  issues.push(
+    ...duplicates(
+      councils.map((council, i) => ({ name: council.name, path: ['councils', i, 'name'] })),
+      (name) => `duplicate council name "${name}"`,
+      'give each council a unique name',
+      locator,
+    ),
+  );
+  // Without `models:` the ids may come from another file; the registry checks them at run time.
+  const modelIds = file.models === undefined ? undefined : models.map((model) => model.id);
+  councils.forEach((council, c) => {
+    issues.push(
+      ...duplicates(
+        council.agents.map((agent, a) => ({ name: agent.name, path: ['councils', c, 'agents', a, 'name'] })),
+        (name) => `duplicate agent name "${name}" in council "${council.name}"`,
+        'give each agent of a council a unique name',
+        locator,
+      ),
+    );
+    council.agents.forEach((agent, a) => {
+      const base = ['councils', c, 'agents', a];
+      if (modelIds !== undefined) {
+        if (!modelIds.includes(agent.model)) {
+          issues.push(unknownName('unknown_model', agent.model, modelIds, [...base, 'model']));
+        }
+        agent.fallback?.forEach((id, f) => {
+          if (!modelIds.includes(id))
+            issues.push(unknownName('unknown_model', id, modelIds, [...base, 'fallback', f]));
+        });
+      }
+      if (knownSkills !== undefined) {
+        agent.skills?.forEach((skill, s) => {
+          if (!knownSkills.includes(skill)) {
+            issues.push(unknownName('unknown_skill', skill, knownSkills, [...base, 'skills', s]));
+          }
+        });
+      }
+    });
+  });
+  return issues;
+}
+
+/** Drops `undefined` properties, so optional fields are absent rather than `undefined`. */
+function compact<T extends Record<string, unknown>>(
+  value: T,
+): { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
+  [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>;
+} {
+  const out: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(value)) if (entry !== undefined) out[key] = entry;
+  return out as never;
+}
+
+function toModelEntry(model: ModelEntryYaml): ModelEntry {
+  return compact({
+    id: model.id,
+    type: model.type,
+    model: model.model,
+    api: model.api,
+    apiKey: model.api_key,
+    endpoint: model.endpoint,
+    path: model.path,
+    // Header names are sent as written: no case mapping inside `headers`.
+    headers: model.headers === undefined ? undefined : { ...model.headers },
+    contextWindow: model.context_window,
+    maxOutputTokens: model.max_output_tokens,
+    pricePerMtok: model.price_per_mtok === undefined ? undefined : { ...model.price_per_mtok },
+    capabilities: model.capabilities === undefined ? undefined : [...model.capabilities],
+    latencyThresholdMs: model.latency_threshold_ms,
+    latencyMs: model.latency_ms,
+    rules: model.rules?.map((rule) => ({ when: rule.when, reply: rule.reply })),
+  });
+}
+
+function toAgentSpec(agent: AgentYaml): AgentSpec {
+  return compact({
+    name: agent.name,
+    model: agent.model,
+    fallback: agent.fallback === undefined ? undefined : [...agent.fallback],
+    instructions: agent.instructions,
+    skills: agent.skills === undefined ? undefined : [...agent.skills],
+    maxTokens: agent.max_tokens,
+    temperature: agent.temperature,
+    maxSteps: agent.max_steps,
+  });
+}
+
+function toCouncilSpec(council: CouncilYaml): CouncilSpec {
+  const recursion = council.recursion;
+  return compact({
+    name: council.name,
+    description: council.description,
+    strategy: council.strategy,
+    memory: council.memory,
+    recursionDepth: council.recursion_depth,
+    recursion:
+      recursion === undefined
+        ? undefined
+        : compact({
+            maxDepth: recursion.max_depth,
+            triggerOn: recursion.trigger_on === undefined ? undefined : [...recursion.trigger_on],
+            fallback: recursion.fallback,
+          }),
+    knowledge: council.knowledge?.map((document) =>
+      typeof document === 'string'
+        ? document
+        : compact({
+            id: document.id,
+            text: document.text,
+            meta: document.meta === undefined ? undefined : { ...document.meta },
+          }),
+    ),
+    agents: council.agents.map(toAgentSpec),
+  });
+}
+
+/** Maps a validated config file (snake_case) to the camelCase shapes of the runtime. */
+export function toHarnessConfig(file: ConfigFileYaml): HarnessConfig {
+  return compact({
+    models: (file.models ?? []).map(toModelEntry),
+    councils: (file.councils ?? []).map(toCouncilSpec),
+    telemetry:
+      file.telemetry === undefined
+        ? undefined
+        : compact({
+            exporter: file.telemetry.exporter,
+            endpoint: file.telemetry.endpoint,
+            serviceName: file.telemetry.service_name,
+          }),
+  });
+}
+
+/**
+ * Parses and validates the text of a config file. Throws one {@link HarnessError}:
+ * `config_yaml_syntax` (YAML the library cannot parse), `config_invalid` (empty file, a
+ * missing `${VAR}`, a schema violation, duplicate names), `unknown_model` or
+ * `unknown_skill`; its `location` points at the offending node and, for schema and
+ * cross-reference problems, `details.issues` lists every problem found.
+ */
+export function parseConfig(text: string, options: ParseConfigOptions = {}): LoadedConfig {
+  const { file } = options;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const syntax = doc.errors[0];
+  if (syntax !== undefined) throw syntaxError(syntax, file);
+  if (isEmpty(doc)) {
+    throw new HarnessError('config_invalid', 'the file is empty; expected `models:` and/or `councils:`', {
+      location: { ...(file === undefined ? {} : { file }), path: '', line: 1, column: 1 },
+      hint: 'add a `models:` list and/or a `councils:` list (see the JSON Schema: `forge schema`)',
+    });
+  }
+  const env: InterpolationEnv = options.env ?? process.env;
+  interpolateDocument(doc, { env, lineCounter, source: text, ...(file === undefined ? {} : { file }) });
+  const data = toJS(doc, file);
+  const locator = createYamlLocator(doc, lineCounter, file);
+
+  const parsed = configFileSchema.safeParse(data);
+  if (!parsed.success) {
+    const described = describeIssues(parsed.error.issues, data, configFileSchema);
+    throwFirst(
+      described.map((issue) => locateDescribed(issue, locator)),
+      () => 'config_invalid',
+    );
+  }
+
+  const problems = crossCheck(parsed.data, locator, options.knownSkills);
+  if (problems.length > 0) {
+    const located = problems.map((problem) => ({
+      code: problem.code,
+      path: problem.path,
+      location: locator.locate(problem.path),
+      message: problem.message,
+      hint: problem.hint,
+      missing: false,
+      ...(problem.details === undefined ? {} : { details: problem.details }),
+    }));
+    throwFirst(located, (issue) => issue.code as HarnessErrorCode);
+  }
+
+  return {
+    ...toHarnessConfig(parsed.data),
+    ...(file === undefined ? {} : { file }),
+    locate: (path) => locator.locate(path),
+  };
+}
+
+/**
+ * Reads and parses a config file (UTF-8). A file that cannot be read is `config_not_found`;
+ * everything else is as in {@link parseConfig}.
+ */
+export async function loadConfigFile(
+  path: string,
+  options: Omit<ParseConfigOptions, 'file'> = {},
+): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : `cannot be read (${code ?? 'error'})`;
+    throw new HarnessError('config_not_found', `config file ${path} ${reason}`, {
+      cause: error,
+      location: { file: path, path: '' },
+      hint:
+        code === 'ENOENT' || code === 'EISDIR'
+          ? 'pass the path of your councils.yaml (relative paths start at the current directory) or create it'
+          : 'check the file permissions',
+      details: { path, ...(code === undefined ? {} : { errno: code }) },
+    });
+  }
+  return parseConfig(text, { ...options, file: path });
+}
