@@ -18,6 +18,7 @@ export {
   PART_SCHEMAS,
   PART_TYPES,
   type PartType,
+  partRole,
   partSchema,
   type SystemPart,
   systemPartSchema,

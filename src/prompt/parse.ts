@@ -47,12 +47,12 @@ export function parsePrompt(input: unknown): UnifiedMessage[] {
     result = unifiedPromptSchema.safeParse(input);
   } catch (cause) {
     if (HarnessError.isInstance(cause)) throw cause;
-    // A cyclic or exotic object (throwing getter, Proxy) can make validation itself throw;
-    // it is still bad input, never an internal error.
+    // Input nested too deeply for the stack, or an exotic object (throwing getter, Proxy), can
+    // make validation itself throw; it is still bad input, never an internal error.
     throw new HarnessError('prompt_invalid', 'invalid prompt: it could not be read as JSON data', {
       cause,
       location: { path: '' },
-      hint: 'send plain JSON: no cycles, functions or class instances',
+      hint: 'send plain JSON (no functions or class instances) nested at most a few thousand levels deep',
     });
   }
   if (!result.success) throw promptErrorSafely(result.error.issues, input);
@@ -78,7 +78,7 @@ function promptErrorSafely(issues: readonly Issue[], input: unknown): HarnessErr
 
 /** Builds the one error reported for a failed parse: the most useful of zod's issues. */
 function promptError(issues: readonly Issue[], input: unknown): HarnessError {
-  const leaves = issues.flatMap((issue) => flatten(issue, [], input));
+  const leaves = issues.flatMap((issue) => flatten(issue, []));
   const chosen = choose(leaves, input);
   if (chosen === undefined) {
     return new HarnessError('prompt_invalid', 'invalid prompt', { location: { path: '' } });
@@ -99,14 +99,14 @@ function promptError(issues: readonly Issue[], input: unknown): HarnessError {
  * the caller wrote instead of saying "no branch matched" at its root. When no branch matches
  * the shape, the union issue stays and reads "expected string or array, found number".
  */
-function flatten(issue: Issue, base: Path, input: unknown): Located[] {
+function flatten(issue: Issue, base: Path): Located[] {
   const path = [...base, ...issue.path];
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
     const fitting = issue.errors.filter(
       (branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0),
     );
     const branch = fitting[0];
-    if (branch !== undefined) return branch.flatMap((inner) => flatten(inner, path, input));
+    if (branch !== undefined) return branch.flatMap((inner) => flatten(inner, path));
   }
   return [{ issue, path }];
 }
