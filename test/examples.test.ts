@@ -112,6 +112,10 @@ describe('the spec councils.yaml (§3.2 + §6.3) on real provider wire formats',
       output: nlu,
     });
     expect(events.some((e) => e.type === 'tool-call-finish' && e.tool === 'Search')).toBe(true);
+    // Provider warnings (Anthropic caps max tokens for a model it does not know) arrive as events.
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'model-warning', model: 'claude-3-5-sonnet' }),
+    );
     const counters = fake.counters();
     expect(counters.byRoute['openai-responses']).toBe(3);
     expect(counters.byRoute.anthropic).toBe(2);

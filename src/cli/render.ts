@@ -60,6 +60,10 @@ export function createRenderer(options: RenderOptions): Renderer {
         case 'model-fallback':
           w(`${pad}  ${k.yellow('↪')} falling back from ${e.from} to ${e.to}\n`);
           break;
+        case 'model-warning':
+          endStream();
+          for (const warning of e.warnings) w(`${pad}  ${k.dim(`⚠ ${e.model}: ${oneLine(warning, 160)}`)}\n`);
+          break;
         case 'tool-call-start':
           endStream();
           w(`${pad}  ${k.dim('⚙')} ${e.tool}(${oneLine(JSON.stringify(e.input) ?? '', 100)})\n`);

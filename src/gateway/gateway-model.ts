@@ -15,6 +15,7 @@ import type {
   LanguageModelV4StreamPart,
   LanguageModelV4StreamResult,
   LanguageModelV4Usage,
+  SharedV4Warning,
 } from '@ai-sdk/provider';
 import type { HarnessError } from '../errors.ts';
 import type { Redactor } from '../models/credentials.ts';
@@ -45,6 +46,15 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
   const path = options.path ?? [];
   let answeredBy: string | undefined;
   const first = registry.entry(chain[0] ?? '');
+
+  function warn(resolved: ResolvedModel, warnings: readonly SharedV4Warning[] | undefined): void {
+    if (!log || !warnings || warnings.length === 0) return;
+    log.emit(path, {
+      type: 'model-warning',
+      model: resolved.entry.id,
+      warnings: warnings.map(describeWarning),
+    });
+  }
 
   function account(resolved: ResolvedModel, u: LanguageModelV4Usage, started: number): void {
     const input = u.inputTokens.total ?? 0;
@@ -124,6 +134,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     doGenerate(call): Promise<LanguageModelV4GenerateResult> {
       return attempt(call, false, async (resolved, started) => {
         const result = await resolved.model.doGenerate(call);
+        warn(resolved, result.warnings);
         account(resolved, result.usage, started);
         return result;
       });
@@ -135,7 +146,8 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         const counted = result.stream.pipeThrough(
           new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
             transform(part, controller) {
-              if (part.type === 'finish') account(resolved, part.usage, started);
+              if (part.type === 'stream-start') warn(resolved, part.warnings);
+              else if (part.type === 'finish') account(resolved, part.usage, started);
               controller.enqueue(part);
             },
           }),
@@ -144,6 +156,12 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       });
     },
   };
+}
+
+function describeWarning(warning: SharedV4Warning): string {
+  if (warning.type === 'other') return warning.message;
+  const details = 'details' in warning && warning.details ? `: ${warning.details}` : '';
+  return `${warning.type} ${'feature' in warning ? warning.feature : ''}${details}`.trim();
 }
 
 /** All text of a provider prompt, for the context-window bound. */

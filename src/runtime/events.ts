@@ -55,6 +55,8 @@ export type RunEventBody =
     }
   | { type: 'model-call-error'; model: string; provider: string; error: EventError; latencyMs: number }
   | { type: 'model-fallback'; from: string; to: string; reason: string }
+  /** The provider accepted the call but ignored or adapted a setting (e.g. an unsupported option). */
+  | { type: 'model-warning'; model: string; warnings: string[] }
   | { type: 'tool-call-start'; tool: string; toolCallId: string; input: unknown }
   | { type: 'tool-call-finish'; tool: string; toolCallId: string; output: unknown; durationMs: number }
   | { type: 'tool-call-error'; tool: string; toolCallId: string; error: EventError; durationMs: number }

@@ -66,6 +66,10 @@ export class Harness {
   #stopped = false;
 
   constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
+    // Provider warnings reach the run as `model-warning` events; the AI SDK's own console
+    // logging of them would only duplicate that (a value the application set is kept).
+    const g = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
+    g.AI_SDK_LOG_WARNINGS ??= false;
     this.#source = source;
     const entries = (options.models ?? []).map((entry) => ({
       ...entry,
