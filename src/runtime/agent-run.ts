@@ -82,7 +82,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       maxRetries: 0,
       abortSignal: signal,
       stopWhen: isStepCount(agent.maxSteps ?? 5),
-      ...(agent.instructions ? { system: agent.instructions } : {}),
+      ...(agent.instructions ? { instructions: agent.instructions } : {}),
       ...(agent.maxTokens === undefined ? {} : { maxOutputTokens: agent.maxTokens }),
       ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
       ...(Object.keys(tools).length ? { tools } : {}),

@@ -62,7 +62,7 @@ interface Prepared {
   usage: Usage;
   args: {
     model: GatewayModel;
-    system?: string;
+    instructions?: string;
     messages: ReturnType<typeof toModelMessages>['messages'];
     maxOutputTokens?: number;
     temperature?: number;
@@ -96,7 +96,7 @@ function prepare(deps: CallDeps, options: CallLlmOptions): Prepared {
       messages,
       // The gateway owns retries and fallback; the AI SDK's own retry would repeat the whole chain.
       maxRetries: 0,
-      ...(joined ? { system: joined } : {}),
+      ...(joined ? { instructions: joined } : {}),
       ...(options.maxTokens === undefined ? {} : { maxOutputTokens: options.maxTokens }),
       ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
       ...(options.signal === undefined ? {} : { abortSignal: options.signal }),
