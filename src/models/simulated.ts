@@ -4,6 +4,9 @@
  * schema, replies built from tool results), so councils do visible work without any API.
  * Same input, same output, every time.
  */
+
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   LanguageModelV4,
   LanguageModelV4CallOptions,
@@ -16,6 +19,19 @@ import type {
 } from '@ai-sdk/provider';
 import { classify, defaultReply, describeToolOutput, jsonFromSchema } from './simulated-replies.ts';
 import type { SimulatedRule } from './types.ts';
+
+/** Waits `ms` (none when 0), ending early with the abort reason. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  if (ms <= 0) return;
+  try {
+    await sleep(ms, undefined, signal ? { signal } : {});
+  } catch (error) {
+    // timers/promises rejects with its own AbortError; callers expect the signal's reason.
+    if (signal?.aborted) throw signal.reason;
+    throw error;
+  }
+}
 
 export interface SimulatedModelOptions {
   modelId: string;
@@ -76,7 +92,7 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
     modelId: options.modelId,
     supportedUrls: {},
     async doGenerate(call): Promise<LanguageModelV4GenerateResult> {
-      await delay(latencyMs, call.abortSignal);
+      await pause(latencyMs, call.abortSignal);
       const decision = decide(call);
       return {
         content: decision.content,
@@ -84,14 +100,14 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
         usage: usageOf(call.prompt, decision.content),
         warnings: [],
         response: {
-          id: `sim-${hash(JSON.stringify(call.prompt))}`,
+          id: `sim-${createHash('sha256').update(JSON.stringify(call.prompt)).digest('hex').slice(0, 16)}`,
           modelId: options.modelId,
           timestamp: new Date(0),
         },
       };
     },
     async doStream(call): Promise<LanguageModelV4StreamResult> {
-      await delay(latencyMs, call.abortSignal);
+      await pause(latencyMs, call.abortSignal);
       const decision = decide(call);
       const parts: LanguageModelV4StreamPart[] = [{ type: 'stream-start', warnings: [] }];
       for (const [i, item] of decision.content.entries()) {
@@ -186,29 +202,4 @@ function usageOf(prompt: LanguageModelV4Prompt, content: LanguageModelV4Content[
     inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
     outputTokens: { total: output, text: output, reasoning: 0 },
   };
-}
-
-function hash(text: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return (h >>> 0).toString(16);
-}
-
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0) {
-    signal?.throwIfAborted();
-    return Promise.resolve();
-  }
-  return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -2,7 +2,7 @@
  * `Harness`: owns the model registry, the skill registry and the memories; runs councils and
  * single model calls. Build it from objects or from a YAML file (`Harness.fromFile`).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
@@ -197,7 +197,11 @@ export class Harness {
         const d = typeof doc === 'string' ? { text: doc } : doc;
         await memory.remember(
           { tenant: this.#tenant, council: council.name },
-          { id: d.id ?? `kb-${hashText(d.text)}`, text: d.text, ...(d.meta ? { meta: d.meta } : {}) },
+          {
+            id: d.id ?? `kb-${createHash('sha256').update(d.text).digest('hex').slice(0, 16)}`,
+            text: d.text,
+            ...(d.meta ? { meta: d.meta } : {}),
+          },
         );
       }
     }
@@ -350,10 +354,4 @@ function councilFromSpec(spec: CouncilSpec): Council {
 function describe(source: LoadedConfig, path: Array<string | number>): string {
   const loc = source.locate(path);
   return `${loc.file ?? 'config'}${loc.line === undefined ? '' : `:${loc.line}`} ${loc.path}`;
-}
-
-function hashText(text: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return (h >>> 0).toString(36);
 }
