@@ -9,11 +9,22 @@ export {
   type HarnessErrorOptions,
   type SourceLocation,
 } from './errors.ts';
+export {
+  createMemoryProbe,
+  HealthMonitor,
+  type HealthReport,
+  type Probe,
+  type ProbeCheck,
+  type ProbeResult,
+  type ProbeStatus,
+} from './health/index.ts';
 export type { MemoryMessage, MemoryNamespace, MemoryStore, RecallHit } from './memory/index.ts';
 export { knownMemorySchemes, Memory, openMemoryStore, registerMemoryScheme } from './memory/index.ts';
 export { type ProviderContext, type ProviderType, registerProviderType } from './models/providers.ts';
+export type { Embedder } from './models/registry.ts';
 export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts';
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
+export { createSimulatedEmbeddingModel, simulatedEmbedding } from './models/simulated-embeddings.ts';
 export type { ModelCapability, ModelEntry, ModelType, SimulatedRule } from './models/types.ts';
 export { parsePrompt } from './prompt/parse.ts';
 export type { UnifiedMessage, UnifiedPrompt } from './prompt/schema.ts';

@@ -1,7 +1,7 @@
 // Every registry provider type, end to end through the harness (registry → gateway → the real
 // AI SDK provider package → HTTP) against FakeProviderServer's real wire formats.
 import { Agent, Council, Harness, HarnessError, type ModelEntry, type RunEvent, Skill } from 'forge-harness';
-import { type FakeFamily, FakeProviderServer } from 'forge-harness/testing';
+import { type FakeFamily, FakeProviderServer, fakeEmbedding } from 'forge-harness/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
@@ -123,5 +123,58 @@ describe.each(cases)('provider type $name', ({ family, entry }) => {
     expect(bad.isRetryable).toBe(false);
     expect(bad.details.statusCode).toBe(400);
     expect(JSON.stringify(fake.requests)).not.toContain(key);
+  });
+});
+
+describe('embedding models from the registry', () => {
+  it('embeds through the OpenAI and OpenAI-compatible wire formats', async () => {
+    const harness = new Harness({
+      models: [
+        {
+          id: 'oa',
+          type: 'openai',
+          model: 'text-embedding-3-small',
+          endpoint: fake.baseUrl('openai'),
+          apiKey: key,
+        },
+        {
+          id: 'local',
+          type: 'local',
+          model: 'nomic-embed-text',
+          endpoint: fake.baseUrl('openai-compatible'),
+        },
+      ],
+      memory: 'memory://',
+    });
+    for (const id of ['oa', 'local']) {
+      const vectors = await harness.registry.embedder(id)(['refund policy', 'shipping times']);
+      expect(vectors).toEqual([fakeEmbedding('refund policy'), fakeEmbedding('shipping times')]);
+    }
+    expect(fake.counters().byRoute['openai-embeddings']).toBe(2);
+  });
+
+  it('refuses a provider without embeddings, and reports provider failures typed', async () => {
+    const harness = new Harness({
+      models: [
+        { id: 'claude', type: 'anthropic', apiKey: key, endpoint: fake.baseUrl('anthropic') },
+        {
+          id: 'oa',
+          type: 'openai',
+          model: 'text-embedding-3-small',
+          endpoint: fake.baseUrl('openai'),
+          apiKey: key,
+        },
+      ],
+      memory: 'memory://',
+    });
+    expect(() => harness.registry.embedder('claude')).toThrow(
+      expect.objectContaining({ code: 'unknown_model' }),
+    );
+    fake.injectFault({ status: 503 });
+    const error = (await harness.registry
+      .embedder('oa')(['x'])
+      .catch((e: unknown) => e)) as HarnessError;
+    expect(error.code).toBe('provider_error');
+    expect(error.isRetryable).toBe(true);
   });
 });

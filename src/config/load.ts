@@ -262,6 +262,15 @@ function crossCheck(
   // Without `models:` the ids may come from another file; the registry checks them at run time.
   const modelIds = file.models === undefined ? undefined : models.map((model) => model.id);
   councils.forEach((council, c) => {
+    if (
+      modelIds !== undefined &&
+      council.embedding_model !== undefined &&
+      !modelIds.includes(council.embedding_model)
+    ) {
+      issues.push(
+        unknownName('unknown_model', council.embedding_model, modelIds, ['councils', c, 'embedding_model']),
+      );
+    }
     issues.push(
       ...duplicates(
         council.agents.map((agent, a) => ({ name: agent.name, path: ['councils', c, 'agents', a, 'name'] })),
@@ -320,6 +329,7 @@ function toModelEntry(model: ModelEntryYaml): ModelEntry {
     pricePerMtok: model.price_per_mtok === undefined ? undefined : { ...model.price_per_mtok },
     capabilities: model.capabilities === undefined ? undefined : [...model.capabilities],
     latencyThresholdMs: model.latency_threshold_ms,
+    dimensions: model.dimensions,
     latencyMs: model.latency_ms,
     rules: model.rules?.map((rule) => ({ when: rule.when, reply: rule.reply })),
   });
@@ -345,6 +355,7 @@ function toCouncilSpec(council: CouncilYaml): CouncilSpec {
     description: council.description,
     strategy: council.strategy,
     memory: council.memory,
+    embeddingModel: council.embedding_model,
     recursionDepth: council.recursion_depth,
     recursion:
       recursion === undefined

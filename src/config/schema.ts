@@ -61,6 +61,12 @@ export const modelEntrySchema = z
       .describe('USD per million tokens.'),
     capabilities: z.array(capabilitySchema).optional(),
     latency_threshold_ms: z.int().positive().optional().describe('Calls slower than this count as slow.'),
+    dimensions: z
+      .int()
+      .positive()
+      .max(65536)
+      .optional()
+      .describe('Embedding models: vector length (simulated default 256).'),
     latency_ms: z.int().nonnegative().optional().describe('type simulated only: added latency per call.'),
     rules: z.array(simulatedRuleSchema).optional().describe('type simulated only: scripted replies.'),
   })
@@ -119,7 +125,14 @@ export const councilSchema = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .describe('A memory URL: memory://, sqlite://path (default memory://).'),
+    .describe('A memory URL: memory://, sqlite://path, redis://, postgres://, pglite://path, lmdb://path.'),
+  embedding_model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'A model id whose embeddings give the council memory semantic recall (default: lexical recall).',
+    ),
   recursion_depth: z.int().nonnegative().optional(),
   recursion: recursionSchema.optional(),
   knowledge: z

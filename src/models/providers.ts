@@ -7,9 +7,10 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import type { LanguageModelV4 } from '@ai-sdk/provider';
+import type { EmbeddingModelV4, LanguageModelV4 } from '@ai-sdk/provider';
 import { HarnessError } from '../errors.ts';
 import { createSimulatedModel } from './simulated.ts';
+import { createSimulatedEmbeddingModel } from './simulated-embeddings.ts';
 import type { ModelEntry } from './types.ts';
 
 /** What a provider factory receives: the entry and its resolved key (if the type needs one). */
@@ -25,6 +26,8 @@ export interface ProviderType {
   /** Whether a key is required (an entry of a keyless type may still give one). */
   requiresKey: boolean;
   create(context: ProviderContext): LanguageModelV4;
+  /** Builds the entry as an embedding model; absent when the vendor has none. */
+  createEmbedding?(context: ProviderContext): EmbeddingModelV4;
 }
 
 const providerTypes = new Map<string, ProviderType>();
@@ -51,13 +54,18 @@ const withBase = (entry: ModelEntry) => ({
   ...(entry.headers === undefined ? {} : { headers: entry.headers }),
 });
 
+const openai = ({ entry, apiKey }: ProviderContext) =>
+  createOpenAI({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) });
+
 registerProviderType('openai', {
   defaultKeyEnv: 'OPENAI_API_KEY',
   requiresKey: true,
-  create: ({ entry, apiKey }) => {
-    const provider = createOpenAI({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) });
-    return entry.api === 'chat' ? provider.chat(modelName(entry)) : provider.responses(modelName(entry));
+  create: (context) => {
+    const provider = openai(context);
+    const name = modelName(context.entry);
+    return context.entry.api === 'chat' ? provider.chat(name) : provider.responses(name);
   },
+  createEmbedding: (context) => openai(context).embedding(modelName(context.entry)),
 });
 
 registerProviderType('anthropic', {
@@ -76,38 +84,46 @@ registerProviderType('google', {
     ),
 });
 
+function compatibleProvider({ entry, apiKey }: ProviderContext) {
+  if (entry.path !== undefined) {
+    throw new HarnessError(
+      'gguf_unavailable',
+      `model "${entry.id}" points at a GGUF file (${entry.path}), but embedded GGUF inference is not available yet`,
+      {
+        hint: 'serve the file with an OpenAI-compatible server (Ollama, llama.cpp server, vLLM, LM Studio) and set `endpoint:` instead of `path:`',
+        details: { model: entry.id, path: entry.path },
+      },
+    );
+  }
+  if (entry.endpoint === undefined) {
+    throw new HarnessError('config_invalid', `model "${entry.id}" of type ${entry.type} has no endpoint`, {
+      hint: 'set endpoint: http://localhost:11434/v1 (Ollama) or your server URL',
+    });
+  }
+  return createOpenAICompatible({
+    name: entry.type === 'local' ? 'local' : 'openai-compatible',
+    baseURL: entry.endpoint,
+    ...(entry.headers === undefined ? {} : { headers: entry.headers }),
+    ...(apiKey === undefined ? {} : { apiKey }),
+    includeUsage: true,
+  });
+}
+
 const openAICompatible: ProviderType = {
   requiresKey: false,
-  create: ({ entry, apiKey }) => {
-    if (entry.path !== undefined) {
-      throw new HarnessError(
-        'gguf_unavailable',
-        `model "${entry.id}" points at a GGUF file (${entry.path}), but embedded GGUF inference is not available yet`,
-        {
-          hint: 'serve the file with an OpenAI-compatible server (Ollama, llama.cpp server, vLLM, LM Studio) and set `endpoint:` instead of `path:`',
-          details: { model: entry.id, path: entry.path },
-        },
-      );
-    }
-    if (entry.endpoint === undefined) {
-      throw new HarnessError('config_invalid', `model "${entry.id}" of type ${entry.type} has no endpoint`, {
-        hint: 'set endpoint: http://localhost:11434/v1 (Ollama) or your server URL',
-      });
-    }
-    return createOpenAICompatible({
-      name: entry.type === 'local' ? 'local' : 'openai-compatible',
-      baseURL: entry.endpoint,
-      ...(entry.headers === undefined ? {} : { headers: entry.headers }),
-      ...(apiKey === undefined ? {} : { apiKey }),
-      includeUsage: true,
-    }).chatModel(modelName(entry));
-  },
+  create: (context) => compatibleProvider(context).chatModel(modelName(context.entry)),
+  createEmbedding: (context) => compatibleProvider(context).embeddingModel(modelName(context.entry)),
 };
 registerProviderType('openai-compatible', openAICompatible);
 registerProviderType('local', openAICompatible);
 
 registerProviderType('simulated', {
   requiresKey: false,
+  createEmbedding: ({ entry }) =>
+    createSimulatedEmbeddingModel({
+      modelId: modelName(entry),
+      ...(entry.dimensions === undefined ? {} : { dimensions: entry.dimensions }),
+    }),
   create: ({ entry }) =>
     createSimulatedModel({
       modelId: modelName(entry),

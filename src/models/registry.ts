@@ -3,12 +3,20 @@
  * once and cached. Credentials are resolved when a model is first prepared; a missing one is a
  * `missing_credential` error naming the variable, never a value.
  */
-import type { LanguageModelV4 } from '@ai-sdk/provider';
+import type { EmbeddingModelV4, LanguageModelV4 } from '@ai-sdk/provider';
+import { embedMany } from 'ai';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { HarnessError } from '../errors.ts';
+import { toProviderError } from '../gateway/provider-error.ts';
 import { type Redactor, resolveCredential } from './credentials.ts';
 import { providerType } from './providers.ts';
 import type { ModelEntry } from './types.ts';
+
+/** Turns texts into vectors (one per text, same order); what `Memory` uses for semantic recall. */
+export type Embedder = (
+  texts: string[],
+  options?: { signal?: AbortSignal | undefined },
+) => Promise<number[][]>;
 
 /** A registry entry together with its built AI SDK model. */
 export interface ResolvedModel {
@@ -26,6 +34,7 @@ export interface ModelRegistryOptions {
 export class ModelRegistry {
   readonly #entries = new Map<string, ModelEntry>();
   readonly #resolved = new Map<string, ResolvedModel>();
+  readonly #embeddings = new Map<string, EmbeddingModelV4>();
   readonly #options: ModelRegistryOptions;
 
   constructor(entries: readonly ModelEntry[] = [], options: ModelRegistryOptions = {}) {
@@ -38,6 +47,7 @@ export class ModelRegistry {
     providerType(entry.type);
     this.#entries.set(entry.id, entry);
     this.#resolved.delete(entry.id);
+    this.#embeddings.delete(entry.id);
   }
 
   ids(): string[] {
@@ -60,6 +70,55 @@ export class ModelRegistry {
     const cached = this.#resolved.get(id);
     if (cached) return cached;
     const entry = this.entry(id);
+    const resolved = {
+      entry,
+      model: providerType(entry.type).create({ entry, apiKey: this.#apiKey(entry) }),
+    };
+    this.#resolved.set(id, resolved);
+    return resolved;
+  }
+
+  /** The entry as an AI SDK embedding model; `unknown_model` if its provider has no embeddings. */
+  resolveEmbedding(id: string): EmbeddingModelV4 {
+    const cached = this.#embeddings.get(id);
+    if (cached) return cached;
+    const entry = this.entry(id);
+    const type = providerType(entry.type);
+    if (!type.createEmbedding) {
+      throw new HarnessError('unknown_model', `model "${id}" (type ${entry.type}) cannot make embeddings`, {
+        hint: 'pick an embedding model: openai text-embedding-3-small, a google embedding model, an Ollama embedding model, or type simulated',
+        details: { model: id },
+      });
+    }
+    const model = type.createEmbedding({ entry, apiKey: this.#apiKey(entry) });
+    this.#embeddings.set(id, model);
+    return model;
+  }
+
+  /**
+   * An {@link Embedder} for memory: embeds texts with model `id` through the AI SDK. Provider
+   * failures are `provider_error`s with every known secret redacted.
+   */
+  embedder(id: string): Embedder {
+    const model = this.resolveEmbedding(id);
+    return async (texts, options = {}) => {
+      if (texts.length === 0) return [];
+      try {
+        const result = await embedMany({
+          model,
+          values: texts,
+          maxRetries: 0,
+          ...(options.signal === undefined ? {} : { abortSignal: options.signal }),
+        });
+        return result.embeddings;
+      } catch (error) {
+        throw toProviderError(error, id, this.#options.redactor, options.signal);
+      }
+    };
+  }
+
+  #apiKey(entry: ModelEntry): string | undefined {
+    const id = entry.id;
     const type = providerType(entry.type);
     const ref = entry.apiKey ?? (type.defaultKeyEnv === undefined ? undefined : `env:${type.defaultKeyEnv}`);
     const origin = this.#options.origins?.get(id);
@@ -72,9 +131,7 @@ export class ModelRegistry {
             ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
             ...(this.#options.redactor === undefined ? {} : { redactor: this.#options.redactor }),
           });
-    const resolved = { entry, model: type.create({ entry, apiKey }) };
-    this.#resolved.set(id, resolved);
-    return resolved;
+    return apiKey;
   }
 }
 

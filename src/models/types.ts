@@ -32,6 +32,8 @@ export interface ModelEntry {
   /** USD per million tokens. */
   pricePerMtok?: { input: number; output: number };
   capabilities?: ModelCapability[];
+  /** Embedding models: vector length (simulated: default 256). */
+  dimensions?: number;
   /** Calls slower than this (ms) count as slow. */
   latencyThresholdMs?: number;
   /** `simulated` only: added latency per call, ms. */

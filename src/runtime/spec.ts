@@ -37,8 +37,10 @@ export interface CouncilSpec {
   name: string;
   description?: string;
   strategy?: 'pipeline';
-  /** Memory URL (default `memory://`). */
+  /** Memory URL (default: the harness memory). */
   memory?: string;
+  /** Model id whose embeddings give the council memory semantic recall. */
+  embeddingModel?: string;
   recursionDepth?: number;
   recursion?: Partial<RecursionPolicySpec>;
   /** Documents remembered in the council memory at start (idempotent), for the Search skill. */
