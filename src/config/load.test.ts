@@ -413,7 +413,7 @@ describe('parseConfig: schema errors', () => {
     expect(error.message).toBe('unknown key "colour"');
     expect(error.location).toMatchObject({ path: 'councils[0].colour', line: 31, column: 5 });
     expect(error.hint).toBe(
-      'remove it; allowed keys in councils[0]: name, description, strategy, memory, recursion_depth, recursion, knowledge, agents',
+      'remove it; allowed keys in councils[0]: name, description, strategy, memory, embedding_model, recursion_depth, recursion, knowledge, agents',
     );
     const top = failure(`${valid}modles: []\n`);
     expect(top.message).toBe('unknown key "modles" — did you mean "models"?');
