@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { HarnessError, type HarnessErrorCode } from '../src/errors.ts';
-import type { MemoryNamespace, MemoryStore } from '../src/memory/index.ts';
+import type { MemoryNamespace, MemoryRecord, MemoryStore, RecallHit } from '../src/memory/index.ts';
 
 /** Options of {@link describeMemoryConformance}. */
 export interface MemoryConformanceOptions {
@@ -19,6 +19,132 @@ export interface MemoryConformanceOptions {
    * is checked without waiting; without it the TTL test waits 60 ms of real time (a 30 ms TTL).
    */
   advanceClock?: (ms: number) => void | Promise<void>;
+  /**
+   * True (default) when vector recall is exact (brute force, or an index that is exact on a small
+   * corpus): the top-k must equal the suite's brute-force ranking. False for an approximate index
+   * (e.g. HNSW): every hit must still carry its true cosine score (±1e-6), best first, and at least
+   * 8 of the true top 10 must be there.
+   */
+  vectorExact?: boolean;
+}
+
+/** The dimension of {@link VECTOR_CORPUS}'s embeddings. */
+export const VECTOR_DIMENSION = 16;
+
+/**
+ * A deterministic PRNG (mulberry32) returning floats in [0, 1), so the vector corpus is the same on
+ * every run and every backend.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A vector of values in [-1, 1] on a 1/1024 grid: exactly representable as float32, so a backend
+ * that stores float32 gives back exactly what was stored.
+ */
+export function seededVector(random: () => number, dimension = VECTOR_DIMENSION): number[] {
+  return Array.from({ length: dimension }, () => {
+    const value = Math.round((random() * 2 - 1) * 1024) / 1024;
+    return value === 0 ? 1 / 1024 : value;
+  });
+}
+
+const vectorRandom = seededRandom(0x5eed);
+
+/**
+ * 50 documents for vector recall: `v00`…`v49`, each with a unique word `tag<i>` for lexical recall,
+ * meta `{ group: 'a' | 'b' | 'c', even, n }`, and a {@link VECTOR_DIMENSION}-dimensional embedding,
+ * except every tenth from `v07` on (`v07`, `v17`, …), which has none.
+ */
+export const VECTOR_CORPUS: readonly {
+  id: string;
+  text: string;
+  meta: { group: string; even: boolean; n: number };
+  embedding?: number[];
+}[] = Array.from({ length: 50 }, (_, i) => {
+  const embedding = seededVector(vectorRandom);
+  return {
+    id: `v${String(i).padStart(2, '0')}`,
+    text: `vector note ${['alpha', 'bravo', 'charlie', 'delta', 'echo'][i % 5]} tag${i}`,
+    meta: { group: ['a', 'b', 'c'][i % 3] as string, even: i % 2 === 0, n: i },
+    ...(i % 10 === 7 ? {} : { embedding }),
+  };
+});
+
+/** Query vectors for {@link VECTOR_CORPUS}, from the same PRNG. */
+export const VECTOR_QUERIES: readonly number[][] = Array.from({ length: 6 }, () =>
+  seededVector(vectorRandom),
+);
+
+function cosine(a: readonly number[], b: readonly number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+/** The suite's own brute force: embedded documents matching `filter`, by cosine, ties by id. */
+function bruteForce(
+  query: readonly number[],
+  k: number,
+  filter: Record<string, string | number | boolean> = {},
+): { id: string; score: number }[] {
+  return VECTOR_CORPUS.filter(
+    (doc) =>
+      doc.embedding !== undefined &&
+      Object.entries(filter).every(([name, value]) => (doc.meta as Record<string, unknown>)[name] === value),
+  )
+    .map((doc) => ({ id: doc.id, score: cosine(query, doc.embedding ?? []) }))
+    .sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
+    .slice(0, k);
+}
+
+/** Reads an async iterable to the end. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+const KIND_ORDER = { message: 0, kv: 1, document: 2 } as const;
+const recordKey = (record: MemoryRecord): string =>
+  record.kind === 'message'
+    ? String(record.seq).padStart(12, '0')
+    : record.kind === 'kv'
+      ? record.key
+      : record.id;
+
+/**
+ * A dump with keys and documents sorted (their order is the backend's), for comparing two dumps.
+ * Also checks the dump's own order: messages by seq, then keys, then documents.
+ */
+export function normalizeDump(records: readonly MemoryRecord[]): MemoryRecord[] {
+  for (let i = 1; i < records.length; i++) {
+    const before = records[i - 1] as MemoryRecord;
+    const here = records[i] as MemoryRecord;
+    expect(KIND_ORDER[before.kind], `dump order at record ${i}`).toBeLessThanOrEqual(KIND_ORDER[here.kind]);
+    if (before.kind === 'message' && here.kind === 'message') expect(here.seq).toBeGreaterThan(before.seq);
+  }
+  return [...records].sort(
+    (a, b) =>
+      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+      (recordKey(a) < recordKey(b) ? -1 : recordKey(a) > recordKey(b) ? 1 : 0),
+  );
 }
 
 /** A fixed corpus for recall ranking; ids name what each text is about. */
@@ -437,6 +563,383 @@ export function describeMemoryConformance(
       await expectHarnessError(store.set(ns, 'k', 1), 'memory_error', 'closed');
     });
 
+    const vectorExact = options.vectorExact ?? true;
+    const rememberVectorCorpus = async (store: MemoryStore, into: MemoryNamespace = ns): Promise<void> => {
+      for (const doc of VECTOR_CORPUS) await store.remember(into, doc);
+    };
+    /** Checks vector hits against the suite's brute force (exactly, or as an approximate index must). */
+    const expectVectorHits = (
+      hits: RecallHit[],
+      query: readonly number[],
+      k: number,
+      filter?: Record<string, string | number | boolean>,
+    ): void => {
+      const expected = bruteForce(query, k, filter);
+      const truth = new Map(bruteForce(query, 1000, filter).map((hit) => [hit.id, hit.score]));
+      for (const hit of hits) {
+        const doc = VECTOR_CORPUS.find((d) => d.id === hit.id);
+        expect(doc, `hit ${hit.id} is a corpus document`).toBeDefined();
+        // Only embedded documents matching the filter are candidates.
+        expect(truth.has(hit.id), `hit ${hit.id} is an embedded document matching the filter`).toBe(true);
+        expect(Math.abs(hit.score - (truth.get(hit.id) ?? Number.NaN))).toBeLessThan(1e-6);
+        expect(hit.text).toBe(doc?.text);
+        expect(hit.meta).toEqual(doc?.meta);
+        expect(hit).not.toHaveProperty('embedding');
+      }
+      for (let i = 1; i < hits.length; i++) {
+        expect(hits[i - 1]?.score).toBeGreaterThanOrEqual((hits[i]?.score ?? Number.NaN) - 1e-6);
+      }
+      if (vectorExact) {
+        expect(hits.map((hit) => hit.id)).toEqual(expected.map((hit) => hit.id));
+        hits.forEach((hit, i) => {
+          expect(Math.abs(hit.score - (expected[i]?.score ?? Number.NaN))).toBeLessThan(1e-6);
+        });
+      } else {
+        expect(hits.length).toBeLessThanOrEqual(k);
+        const found = expected.slice(0, 10).filter((e) => hits.some((hit) => hit.id === e.id)).length;
+        expect(found).toBeGreaterThanOrEqual(Math.ceil(Math.min(10, expected.length) * 0.8));
+      }
+    };
+
+    it('recalls by cosine similarity like brute force, with filters, only embedded documents', async () => {
+      const store = await fresh();
+      // A namespace with no embedded document has no vector candidates.
+      expect(await store.recall(ns, '', { embedding: VECTOR_QUERIES[0] ?? [] })).toEqual([]);
+      await store.remember(ns, { id: 'plain', text: 'no vector here' });
+      expect(await store.recall(ns, 'vector', { embedding: VECTOR_QUERIES[0] ?? [] })).toEqual([]);
+      await rememberVectorCorpus(store);
+
+      // The corpus has no near-ties in the compared ranks, so an exact backend must match id for id.
+      for (const query of VECTOR_QUERIES) {
+        const ranked = bruteForce(query, 11);
+        for (let i = 1; i < ranked.length; i++) {
+          expect((ranked[i - 1]?.score ?? 0) - (ranked[i]?.score ?? 0)).toBeGreaterThan(1e-5);
+        }
+      }
+      for (const query of VECTOR_QUERIES) {
+        expectVectorHits(await store.recall(ns, 'ignored text', { embedding: query, k: 10 }), query, 10);
+        // Default k is 5, and the query text does not change vector ranking.
+        const five = await store.recall(ns, '', { embedding: query });
+        expect(five).toHaveLength(5);
+        expectVectorHits(five, query, 5);
+        expectVectorHits(
+          await store.recall(ns, 'zebra', { embedding: query, k: 10, filter: { group: 'b' } }),
+          query,
+          10,
+          { group: 'b' },
+        );
+        expectVectorHits(
+          await store.recall(ns, '', { embedding: query, k: 10, filter: { group: 'a', even: true } }),
+          query,
+          10,
+          { group: 'a', even: true },
+        );
+      }
+      const query = VECTOR_QUERIES[0] ?? [];
+      // No score cut-off: every embedded document is a candidate, and only those (45 of 51 documents).
+      const all = await store.recall(ns, '', { embedding: query, k: 100 });
+      if (vectorExact) expect(all).toHaveLength(45);
+      expectVectorHits(all, query, 100);
+      expect(all.map((hit) => hit.id)).not.toContain('v07');
+      expect(all.map((hit) => hit.id)).not.toContain('plain');
+      expect(await store.recall(ns, '', { embedding: query, filter: { group: 'nope' } })).toEqual([]);
+      // A document's own vector finds it first, with similarity 1.
+      const own = VECTOR_CORPUS[12]?.embedding ?? [];
+      const [first] = await store.recall(ns, '', { embedding: own, k: 1 });
+      expect(first?.id).toBe('v12');
+      expect(first?.score).toBeCloseTo(1, 6);
+
+      // Lexical recall still works on the same namespace, embedded or not.
+      expect((await store.recall(ns, 'tag17')).map((hit) => hit.id)).toEqual(['v17']);
+      expect((await store.recall(ns, 'tag12')).map((hit) => hit.id)).toEqual(['v12']);
+      expect((await store.recall(ns, 'here')).map((hit) => hit.id)).toEqual(['plain']);
+      for (const hit of await store.recall(ns, 'alpha', { k: 20 })) expect(hit.score).toBeGreaterThan(0);
+      await expectHarnessError(store.recall(ns, '', { embedding: query, k: 0 }), 'memory_error', 'k');
+    });
+
+    it('rejects an embedding of another dimension, on remember and on recall, writing nothing', async () => {
+      const store = await fresh();
+      const sixteen = VECTOR_CORPUS[0]?.embedding ?? [];
+      const five = [0.5, -0.25, 0.125, 1, 0.75];
+      await store.remember(ns, { id: 'first', text: 'first embedded words', embedding: sixteen });
+      await expectHarnessError(
+        store.remember(ns, { id: 'second', text: 'second embedded words', embedding: five }),
+        'memory_error',
+        '16',
+        '5',
+      );
+      expect(await store.recall(ns, 'second')).toEqual([]);
+      // Replacing a document with a vector of another length keeps the old one.
+      await expectHarnessError(
+        store.remember(ns, { id: 'first', text: 'changed words', embedding: five }),
+        'memory_error',
+        '16',
+        '5',
+      );
+      expect((await store.recall(ns, 'first')).map((hit) => hit.text)).toEqual(['first embedded words']);
+      expect(await store.stats(ns)).toEqual({ messages: 0, keys: 0, documents: 1, dimension: 16 });
+      await expectHarnessError(store.recall(ns, '', { embedding: five }), 'memory_error', '16', '5');
+      expect((await store.recall(ns, '', { embedding: sixteen })).map((hit) => hit.id)).toEqual(['first']);
+      // A document without a vector is fine beside embedded ones; other namespaces have their own dimension.
+      await store.remember(ns, { id: 'plain', text: 'plain words' });
+      const other: MemoryNamespace = { council: 'support', agent: 'other' };
+      await store.remember(other, { id: 'small', text: 'small', embedding: five });
+      expect((await store.recall(other, '', { embedding: five })).map((hit) => hit.id)).toEqual(['small']);
+    });
+
+    it('rejects embeddings that are not finite numbers, writing nothing', async () => {
+      const store = await fresh();
+      const good = VECTOR_CORPUS[0]?.embedding ?? [];
+      const bad: unknown[] = [
+        [...good.slice(1), Number.NaN],
+        [Number.POSITIVE_INFINITY, ...good.slice(1)],
+        [Number.NEGATIVE_INFINITY],
+        ['0.5', ...good.slice(1)],
+        [],
+        new Array(16).fill(0),
+        'not a vector',
+      ];
+      for (const embedding of bad) {
+        await expectHarnessError(
+          store.remember(ns, {
+            id: 'bad',
+            text: 'bad vector words',
+            embedding: embedding as number[],
+          }),
+          'memory_error',
+          'embedding',
+        );
+      }
+      expect(await store.recall(ns, 'bad vector')).toEqual([]);
+      expect(await store.stats(ns)).toEqual({ messages: 0, keys: 0, documents: 0 });
+      await store.remember(ns, { id: 'ok', text: 'ok', embedding: good });
+      for (const embedding of bad) {
+        await expectHarnessError(
+          store.recall(ns, '', { embedding: embedding as number[] }),
+          'memory_error',
+          'embedding',
+        );
+      }
+    });
+
+    /** Writes a small namespace: 3 messages, 2 live keys (one with a TTL) and 1 expired, 3 documents. */
+    const populate = async (
+      store: MemoryStore,
+      into: MemoryNamespace,
+    ): Promise<{ expiresBetween: [number, number] }> => {
+      const clockBefore = options.advanceClock ? 1000 : 30;
+      await store.set(into, 'gone', 'expires soon', { ttlMs: clockBefore });
+      if (options.advanceClock) await options.advanceClock(clockBefore);
+      else await new Promise((resolve) => setTimeout(resolve, clockBefore * 2));
+      const before = await store.append(into, { role: 'system', content: 'be brief' });
+      await store.set(into, 'temp', { n: 1 }, { ttlMs: 3_600_000 });
+      const after = await store.append(into, { role: 'user', content: 'hello 👋', meta: { channel: 'web' } });
+      await store.append(into, { role: 'assistant', content: 'hi' });
+      await store.set(into, 'profile', { name: 'Ada', tags: ['x'] });
+      await store.remember(into, VECTOR_CORPUS[0] as Parameters<MemoryStore['remember']>[1]);
+      await store.remember(into, VECTOR_CORPUS[1] as Parameters<MemoryStore['remember']>[1]);
+      await store.remember(into, { id: 'bare', text: 'no meta, no vector' });
+      return { expiresBetween: [before.at + 3_600_000, after.at + 3_600_000] };
+    };
+
+    it('dumps messages by seq, then live keys, then documents with embeddings, of exactly one namespace', async () => {
+      const store = await fresh();
+      const exact: MemoryNamespace = { tenant: 'acme', council: 'support', agent: 'triage' };
+      const { expiresBetween } = await populate(store, exact);
+      // Neighbours that must not leak in: council-wide memory, another agent, another tenant.
+      for (const neighbour of [
+        { tenant: 'acme', council: 'support' },
+        { tenant: 'acme', council: 'support', agent: 'triage2' },
+        { council: 'support', agent: 'triage' },
+      ]) {
+        await store.append(neighbour, { role: 'user', content: 'neighbour' });
+        await store.set(neighbour, 'neighbour-key', 1);
+        await store.remember(neighbour, { id: 'neighbour-doc', text: 'neighbour', embedding: [1, 2, 3] });
+      }
+      const records = await collect(store.dump(exact));
+      const sorted = normalizeDump(records);
+      expect(records).toHaveLength(8);
+      expect(records.slice(0, 3)).toStrictEqual(
+        (await store.read(exact)).map((message) => ({ kind: 'message', ...message })),
+      );
+      expect(records[0]).not.toHaveProperty('meta');
+      const temp = sorted.find((record) => record.kind === 'kv' && record.key === 'temp');
+      expect(temp).toStrictEqual({ kind: 'kv', key: 'temp', value: { n: 1 }, expiresAt: expect.any(Number) });
+      const expiresAt = temp?.kind === 'kv' ? (temp.expiresAt ?? 0) : 0;
+      expect(expiresAt).toBeGreaterThanOrEqual(expiresBetween[0]);
+      expect(expiresAt).toBeLessThanOrEqual(expiresBetween[1]);
+      expect(sorted.slice(3)).toStrictEqual([
+        { kind: 'kv', key: 'profile', value: { name: 'Ada', tags: ['x'] } },
+        temp,
+        { kind: 'document', id: 'bare', text: 'no meta, no vector' },
+        { kind: 'document', ...VECTOR_CORPUS[0] },
+        { kind: 'document', ...VECTOR_CORPUS[1] },
+      ]);
+      expect(await collect(store.dump({ tenant: 'acme', council: 'nobody' }))).toEqual([]);
+    });
+
+    it('stats counts messages, live keys, documents and the dimension of one namespace', async () => {
+      const store = await fresh();
+      expect(await store.stats(ns)).toStrictEqual({ messages: 0, keys: 0, documents: 0 });
+      await populate(store, ns);
+      await store.append({ council: 'support' }, { role: 'user', content: 'council-wide' });
+      await store.set({ council: 'support', agent: 'x' }, 'other', 1);
+      expect(await store.stats(ns)).toStrictEqual({ messages: 3, keys: 2, documents: 3, dimension: 16 });
+      expect(await store.stats({ council: 'support' })).toStrictEqual({ messages: 1, keys: 0, documents: 0 });
+    });
+
+    it('loads a dump into a fresh namespace as an identical copy', async () => {
+      const store = await fresh();
+      await populate(store, ns);
+      const original = await collect(store.dump(ns));
+      const copy: MemoryNamespace = { tenant: 'copy', council: 'support', agent: 'triage' };
+      expect(await store.load(copy, original)).toBe(original.length);
+      expect(normalizeDump(await collect(store.dump(copy)))).toStrictEqual(normalizeDump(original));
+      // From the async iterable `dump` returns, in replace mode, into another fresh namespace.
+      const copy2: MemoryNamespace = { tenant: 'copy2', council: 'support' };
+      expect(await store.load(copy2, store.dump(ns), { mode: 'replace' })).toBe(original.length);
+      expect(normalizeDump(await collect(store.dump(copy2)))).toStrictEqual(normalizeDump(original));
+      // What was loaded works like what was written.
+      expect((await store.append(copy, { role: 'user', content: 'next' })).seq).toBe(4);
+      expect(await store.get(copy, 'profile')).toEqual({ name: 'Ada', tags: ['x'] });
+      const embedding = VECTOR_CORPUS[1]?.embedding ?? [];
+      expect((await store.recall(copy, '', { embedding, k: 1 }))[0]?.id).toBe('v01');
+      expect((await store.recall(copy, 'meta'))[0]?.id).toBe('bare');
+      expect(await store.stats(copy2)).toStrictEqual(await store.stats(ns));
+    });
+
+    it("load 'replace' empties the namespace and keeps seq and at; 'append' renumbers after what is there", async () => {
+      const store = await fresh();
+      const records: MemoryRecord[] = [
+        { kind: 'message', seq: 10, role: 'user', content: 'ten', at: 1_000 },
+        { kind: 'message', seq: 20, role: 'assistant', content: 'twenty', at: 2_000, meta: { k: 'v' } },
+        { kind: 'kv', key: 'profile', value: { from: 'load' } },
+        { kind: 'kv', key: 'expired', value: 1, expiresAt: 5 },
+        { kind: 'document', id: 'doc', text: 'loaded doc words', embedding: [1, 0, 0.5] },
+      ];
+      await store.append(ns, { role: 'user', content: 'old' });
+      await store.set(ns, 'old-key', true);
+      await store.remember(ns, { id: 'old-doc', text: 'old doc words', embedding: [0.1, 0.2, 0.3, 0.4] });
+
+      expect(await store.load(ns, records, { mode: 'replace' })).toBe(5);
+      expect((await store.read(ns)).map((m) => [m.seq, m.content, m.at])).toEqual([
+        [10, 'ten', 1_000],
+        [20, 'twenty', 2_000],
+      ]);
+      expect(await store.get(ns, 'old-key')).toBeUndefined();
+      expect(await store.get(ns, 'profile')).toEqual({ from: 'load' });
+      expect(await store.get(ns, 'expired')).toBeUndefined();
+      expect(await store.recall(ns, 'old')).toEqual([]);
+      // The old 4-dimensional documents are gone, so the namespace now holds 3 dimensions.
+      expect(await store.stats(ns)).toStrictEqual({ messages: 2, keys: 1, documents: 1, dimension: 3 });
+      expect((await store.append(ns, { role: 'user', content: 'next' })).seq).toBe(21);
+
+      const target: MemoryNamespace = { council: 'support', agent: 'append-target' };
+      await store.append(target, { role: 'user', content: 'first' });
+      await store.append(target, { role: 'user', content: 'second' });
+      await store.set(target, 'profile', 'before');
+      expect(await store.load(target, records)).toBe(5);
+      const messages = await store.read(target);
+      expect(messages.map((m) => [m.seq, m.content])).toEqual([
+        [1, 'first'],
+        [2, 'second'],
+        [3, 'ten'],
+        [4, 'twenty'],
+      ]);
+      expect(messages[3]?.meta).toEqual({ k: 'v' });
+      expect(await store.get(target, 'profile')).toEqual({ from: 'load' });
+      expect((await store.recall(target, 'loaded'))[0]?.id).toBe('doc');
+      expect((await store.append(target, { role: 'user', content: 'after' })).seq).toBe(5);
+      expect(await store.load(target, [])).toBe(0);
+    });
+
+    it('load rejects a bad record naming its index and writes nothing', async () => {
+      const store = await fresh();
+      await populate(store, ns);
+      const before = normalizeDump(await collect(store.dump(ns)));
+      const good: MemoryRecord[] = [
+        { kind: 'message', seq: 1, role: 'user', content: 'a', at: 1 },
+        { kind: 'kv', key: 'new-key', value: 'new' },
+        {
+          kind: 'document',
+          id: 'new-doc',
+          text: 'new doc words',
+          embedding: VECTOR_CORPUS[5]?.embedding ?? [],
+        },
+      ];
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const bad: [unknown, string][] = [
+        [{ kind: 'kv', key: '', value: 1 }, 'key'],
+        [{ kind: 'kv', key: 'k', value: 10n }, 'BigInt'],
+        [{ kind: 'kv', key: 'k', value: cyclic }, 'cycle'],
+        [{ kind: 'message', seq: 2, role: 'robot', content: 'x', at: 1 }, 'role'],
+        [{ kind: 'message', seq: 0, role: 'user', content: 'x', at: 1 }, 'seq'],
+        [{ kind: 'message', seq: 2, role: 'user', content: 'x' }, 'at'],
+        [{ kind: 'document', id: 'd', text: 'x', embedding: [Number.NaN, 1] }, 'embedding'],
+        // Another dimension than the records before it, and than the namespace.
+        [{ kind: 'document', id: 'd', text: 'x', embedding: [1, 2, 3, 4, 5] }, '5'],
+        [{ kind: 'document', text: 'no id' }, 'id'],
+        [{ kind: 'nonsense' }, 'kind'],
+        [null, 'object'],
+      ];
+      for (const mode of ['append', 'replace'] as const) {
+        for (const [record, problem] of bad) {
+          const records = [...good, record, ...good] as MemoryRecord[];
+          const error = await expectHarnessError(store.load(ns, records, { mode }), 'memory_error', problem);
+          expect(error.message).toMatch(/\brecord 3\b/);
+          expect(normalizeDump(await collect(store.dump(ns)))).toStrictEqual(before);
+        }
+      }
+      // In replace mode a seq may appear once (it is kept).
+      const twice = [
+        ...good,
+        { kind: 'message', seq: 1, role: 'user', content: 'again', at: 2 },
+      ] as MemoryRecord[];
+      const error = await expectHarnessError(
+        store.load(ns, twice, { mode: 'replace' }),
+        'memory_error',
+        'seq',
+      );
+      expect(error.message).toMatch(/\brecord 3\b/);
+      expect(normalizeDump(await collect(store.dump(ns)))).toStrictEqual(before);
+      await expectHarnessError(store.load(ns, good, { mode: 'merge' as 'append' }), 'memory_error', 'mode');
+      expect(normalizeDump(await collect(store.dump(ns)))).toStrictEqual(before);
+    });
+
+    it('gives 100 concurrent appends from one process seqs 1..100 with no gap or duplicate', async () => {
+      const store = await fresh();
+      const appended = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => store.append(ns, { role: 'user', content: `c${i}` })),
+      );
+      expect(appended.map((m) => m.seq).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
+      const messages = await store.read(ns, { limit: 200 });
+      expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      for (const message of appended) {
+        expect(messages[message.seq - 1]?.content).toBe(message.content);
+      }
+      expect(new Set(messages.map((m) => m.content)).size).toBe(100);
+    });
+
+    it('rejects dump, load and stats with an aborted signal, or once closed, and writes nothing', async () => {
+      const store = await fresh();
+      const signal = AbortSignal.abort();
+      await store.set(ns, 'k', 1);
+      await expectHarnessError(collect(store.dump(ns, { signal })), 'aborted');
+      await expectHarnessError(
+        store.load(ns, [{ kind: 'kv', key: 'k', value: 2 }], { signal, mode: 'replace' }),
+        'aborted',
+      );
+      await expectHarnessError(store.stats(ns, { signal }), 'aborted');
+      expect(await store.get(ns, 'k')).toBe(1);
+      await store.close();
+      await expectHarnessError(collect(store.dump(ns)), 'memory_error', 'closed');
+      await expectHarnessError(store.load(ns, []), 'memory_error', 'closed');
+      await expectHarnessError(store.stats(ns), 'memory_error', 'closed');
+    });
+
     const reopen = options.reopen;
     if (reopen) {
       it('keeps messages, keys and documents across close and reopen', async () => {
@@ -446,6 +949,8 @@ export function describeMemoryConformance(
         await store.set(ns, 'profile', { name: 'Ada' });
         await store.set(ns, 'temp', 1, { ttlMs: 60_000 });
         await store.remember(ns, { id: 'doc', text: 'persistent memories survive', meta: { kind: 'note' } });
+        await store.remember(ns, VECTOR_CORPUS[3] as Parameters<MemoryStore['remember']>[1]);
+        const dumped = await collect(store.dump(ns));
         await store.close();
 
         const again = await reopen();
@@ -462,6 +967,16 @@ export function describeMemoryConformance(
         expect(await again.recall(ns, 'memories')).toEqual([
           expect.objectContaining({ id: 'doc', text: 'persistent memories survive', meta: { kind: 'note' } }),
         ]);
+        const embedding = VECTOR_CORPUS[3]?.embedding ?? [];
+        expect((await again.recall(ns, '', { embedding }))[0]).toMatchObject({
+          id: 'v03',
+          score: expect.any(Number),
+        });
+        expect(await again.stats(ns)).toMatchObject({ documents: 2, dimension: 16 });
+        const reread = await collect(again.dump(ns));
+        expect(normalizeDump(reread.filter((r) => r.kind !== 'message'))).toStrictEqual(
+          normalizeDump(dumped.filter((r) => r.kind !== 'message')),
+        );
       });
     }
   });

@@ -27,17 +27,37 @@ export {
 export type {
   CallOptions,
   EmbeddedStoreOptions,
+  LoadOptions,
   MemoryDocument,
   MemoryDocumentInput,
   MemoryMessage,
   MemoryMessageInput,
   MemoryNamespace,
+  MemoryRecord,
   MemoryRole,
+  MemoryStats,
   MemoryStore,
   ReadOptions,
   RecallHit,
   RecallOptions,
   SetOptions,
+  StoredDocument,
 } from './store.ts';
-export type { RecallFilter } from './validation.ts';
-export { DEFAULT_READ_LIMIT, DEFAULT_RECALL_K, DEFAULT_TENANT } from './validation.ts';
+export type { PreparedLoad, PreparedRecord, PrepareLoadOptions, RecallFilter } from './validation.ts';
+export {
+  checkLoadMode,
+  DEFAULT_READ_LIMIT,
+  DEFAULT_RECALL_K,
+  DEFAULT_TENANT,
+  prepareLoad,
+} from './validation.ts';
+export type { CosineHit, CosineRankOptions, VectorCandidate } from './vector.ts';
+export {
+  checkDimension,
+  checkEmbedding,
+  compareHits,
+  cosineSimilarity,
+  fromFloat32Bytes,
+  rankByCosine,
+  toFloat32Bytes,
+} from './vector.ts';

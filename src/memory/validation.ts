@@ -3,8 +3,9 @@
  * with the same `memory_error` messages and the conformance suite can hold them all to it.
  */
 
-import { HarnessError, type HarnessErrorOptions } from '../errors.ts';
-import type { MemoryNamespace, MemoryRole } from './store.ts';
+import { HarnessError, type HarnessErrorOptions, throwIfAborted } from '../errors.ts';
+import type { MemoryNamespace, MemoryRecord, MemoryRole } from './store.ts';
+import { checkDimension, checkEmbedding } from './vector.ts';
 
 /** A namespace with its defaults applied; `agent` is `''` for council-wide memory. */
 export interface ResolvedNamespace {
@@ -267,4 +268,164 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** A record of `load` after validation, with JSON already serialised for storage. */
+export type PreparedRecord =
+  | { kind: 'message'; seq: number; role: MemoryRole; content: string; at: number; meta: string | undefined }
+  | { kind: 'kv'; key: string; value: string; expiresAt: number | undefined }
+  | { kind: 'document'; id: string; text: string; meta: string | undefined; embedding: number[] | undefined };
+
+/** What {@link prepareLoad} hands a backend to write. */
+export interface PreparedLoad {
+  /** In the order given. */
+  records: PreparedRecord[];
+  /** The dimension of the records' embeddings, when any has one. */
+  dimension: number | undefined;
+}
+
+/** Options of {@link prepareLoad}. */
+export interface PrepareLoadOptions {
+  mode: 'append' | 'replace';
+  /** The namespace's dimension before the load (ignored for `replace`, which empties it). */
+  dimension?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Checks `load`'s `mode` (default `append`). */
+export function checkLoadMode(mode: unknown): 'append' | 'replace' {
+  if (mode === undefined) return 'append';
+  if (mode !== 'append' && mode !== 'replace') {
+    throw memoryError(`load mode must be 'append' or 'replace', got ${describe(mode)}`, {
+      hint: "leave mode out to add to what the namespace holds; 'replace' empties it first",
+    });
+  }
+  return mode;
+}
+
+/**
+ * Reads every record of a `load` and validates it before the backend writes anything: shape, role,
+ * JSON meta and values, embeddings (finite, one dimension across the records and, in `append` mode,
+ * the namespace's), and in `replace` mode unique message seqs.
+ *
+ * @throws HarnessError `memory_error` whose message starts with `load record <index>` (0-based) and
+ * whose `details.index` is that index; `aborted` when the signal fires while reading.
+ */
+export async function prepareLoad(
+  records: Iterable<MemoryRecord> | AsyncIterable<MemoryRecord>,
+  options: PrepareLoadOptions,
+): Promise<PreparedLoad> {
+  if (
+    typeof records !== 'object' ||
+    records === null ||
+    (typeof (records as Iterable<unknown>)[Symbol.iterator] !== 'function' &&
+      typeof (records as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')
+  ) {
+    throw memoryError(`load takes an iterable of records, got ${describe(records)}`, {
+      hint: 'pass an array of records or the async iterable dump() returns',
+    });
+  }
+  const prepared: PreparedRecord[] = [];
+  let dimension = options.mode === 'replace' ? undefined : options.dimension;
+  const seqs = new Set<number>();
+  let index = 0;
+  for await (const record of records as AsyncIterable<unknown>) {
+    throwIfAborted(options.signal);
+    const item = prepareRecord(record, index);
+    if (item.kind === 'document' && item.embedding !== undefined) {
+      try {
+        checkDimension(item.embedding.length, dimension, `embedding of memory document "${item.id}"`);
+      } catch (error) {
+        throw atRecord(index, error);
+      }
+      dimension = item.embedding.length;
+    }
+    if (item.kind === 'message' && options.mode === 'replace') {
+      if (seqs.has(item.seq)) {
+        throw atRecord(
+          index,
+          memoryError(`message seq ${item.seq} appears twice`, {
+            hint: "in 'replace' mode messages keep their seq, so each seq may appear once",
+          }),
+        );
+      }
+      seqs.add(item.seq);
+    }
+    prepared.push(item);
+    index++;
+  }
+  throwIfAborted(options.signal);
+  return { records: prepared, dimension };
+}
+
+function prepareRecord(record: unknown, index: number): PreparedRecord {
+  try {
+    if (!isPlainObject(record)) {
+      throw memoryError(`must be an object with kind 'message', 'kv' or 'document', got ${describe(record)}`);
+    }
+    switch (record.kind) {
+      case 'message': {
+        checkMessage(record as { role: unknown; content: unknown });
+        const { seq, at } = record;
+        if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 1) {
+          throw memoryError(`message seq must be a whole number ≥ 1, got ${describe(seq)}`);
+        }
+        if (typeof at !== 'number' || !Number.isFinite(at)) {
+          throw memoryError(`message at must be epoch milliseconds, got ${describe(at)}`);
+        }
+        return {
+          kind: 'message',
+          seq,
+          role: record.role as MemoryRole,
+          content: record.content as string,
+          at,
+          meta: metaToJsonText(record.meta, 'message meta'),
+        };
+      }
+      case 'kv': {
+        const key = checkKey(record.key);
+        const { expiresAt } = record;
+        if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
+          throw memoryError(
+            `expiresAt of memory key "${key}" must be epoch milliseconds, got ${describe(expiresAt)}`,
+          );
+        }
+        if (!Object.hasOwn(record, 'value')) throw memoryError(`memory key "${key}" has no value`);
+        return {
+          kind: 'kv',
+          key,
+          value: toJsonText(record.value, `value of memory key "${key}"`),
+          expiresAt: expiresAt as number | undefined,
+        };
+      }
+      case 'document': {
+        const id = checkDocument(record as { id?: unknown; text: unknown });
+        if (id === undefined) throw memoryError('memory document record has no id');
+        return {
+          kind: 'document',
+          id,
+          text: record.text as string,
+          meta: metaToJsonText(record.meta, `meta of memory document "${id}"`),
+          embedding:
+            record.embedding === undefined
+              ? undefined
+              : checkEmbedding(record.embedding, `embedding of memory document "${id}"`),
+        };
+      }
+      default:
+        throw memoryError(`has kind ${describe(record.kind)}; expected 'message', 'kv' or 'document'`);
+    }
+  } catch (error) {
+    throw atRecord(index, error);
+  }
+}
+
+/** Prefixes a record's error with its index, so the caller can find it in a JSON-lines file. */
+function atRecord(index: number, error: unknown): HarnessError {
+  const cause = error as HarnessError;
+  return memoryError(`load record ${index}: ${cause.message}`, {
+    cause: error,
+    hint: `fix or drop record ${index} (0-based); nothing was written`,
+    details: { ...cause.details, index },
+  });
 }
