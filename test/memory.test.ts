@@ -48,6 +48,20 @@ describeMemoryConformance(
   { advanceClock, reopen: async () => createSqliteStore(`sqlite://${lastSqlitePath}`, { now }) },
 );
 
+// The same file backend with vector recall forced to the JS brute force (no sqlite-vec).
+let lastBrutePath = '';
+describeMemoryConformance(
+  'sqlite file, brute-force vectors',
+  async () => {
+    lastBrutePath = newDbPath();
+    return createSqliteStore(`sqlite://${lastBrutePath}`, { now, vectorExtension: false });
+  },
+  {
+    advanceClock,
+    reopen: async () => createSqliteStore(`sqlite://${lastBrutePath}`, { now, vectorExtension: false }),
+  },
+);
+
 describeMemoryConformance('sqlite :memory:', async () => createSqliteStore('sqlite://:memory:', { now }), {
   advanceClock,
 });

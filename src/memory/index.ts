@@ -7,8 +7,16 @@ export type { DocStats, RankOptions, ScoredCandidate } from './bm25.ts';
 export { BM25_B, BM25_K1, documentStats, rankBm25, tokenize } from './bm25.ts';
 export type { InMemoryStoreOptions } from './in-memory.ts';
 export { createInMemoryStore } from './in-memory.ts';
-export type { MemoryOptions } from './memory.ts';
-export { Memory } from './memory.ts';
+export type {
+  ContextOptions,
+  Embedder,
+  MemoryContext,
+  MemoryOptions,
+  MemorySummaryOptions,
+  StoredSummary,
+  Summarizer,
+} from './memory.ts';
+export { Memory, SUMMARY_KEY } from './memory.ts';
 export type { MemorySchemeOptions, MemoryStoreFactory, ParsedMemoryUrl } from './registry.ts';
 export {
   knownMemorySchemes,
@@ -17,7 +25,7 @@ export {
   redactUrl,
   registerMemoryScheme,
 } from './registry.ts';
-export type { SqliteStoreOptions } from './sqlite.ts';
+export type { SqliteMemoryStore, SqliteStoreOptions } from './sqlite.ts';
 export {
   createSqliteStore,
   DEFAULT_SQLITE_BUSY_TIMEOUT_MS,

@@ -13,23 +13,39 @@
  *   up to the busy timeout (default 5000 ms).
  * - Recall scores the namespace's documents with the shared BM25 of `bm25.ts` (see there why not
  *   FTS5); term statistics are stored with each document so recall does not re-tokenise.
+ * - Embeddings are float32 BLOBs (little-endian, `sqlite-vec`'s layout) with their length in `dim`.
+ *   Vector recall orders the namespace's embedded rows by `sqlite-vec`'s `vec_distance_cosine` in C
+ *   when the extension loads, then re-scores the few best in float64 with the shared `vector.ts`, so
+ *   scores and order equal the brute-force path exactly. Why the scalar function and not a `vec0`
+ *   virtual table: a `vec0` table has one fixed dimension (namespaces each have their own) and its
+ *   metadata filters do not compare like recall's `===` filter. Why a brute-force fallback at all:
+ *   `sqlite-vec` is an optional peer dependency with prebuilt binaries for a few platforms only, and
+ *   a Node built without extension loading cannot use it; then the same ranking runs in JS over the
+ *   streamed rows, keeping only the best k in memory.
+ * - `dump` pages through the namespace by key (seq, key, id), 500 rows at a time, so a large
+ *   namespace is never held in memory; it is not a snapshot: a write between two pages may or may
+ *   not show. `load` writes in one transaction.
  */
 
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { HarnessError, throwIfAborted } from '../errors.ts';
-import { documentStats, rankBm25, statsFromJson, statsToJson } from './bm25.ts';
+import { documentStats, matchesFilter, rankBm25, statsFromJson, statsToJson } from './bm25.ts';
 import { redactUrl } from './redact.ts';
 import type {
   CallOptions,
   EmbeddedStoreOptions,
+  LoadOptions,
   MemoryDocumentInput,
   MemoryMessage,
   MemoryMessageInput,
   MemoryNamespace,
+  MemoryRecord,
   MemoryRole,
+  MemoryStats,
   MemoryStore,
   ReadOptions,
   RecallHit,
@@ -42,20 +58,53 @@ import {
   checkK,
   checkKey,
   checkLimit,
+  checkLoadMode,
   checkMessage,
   checkTtl,
   memoryError,
   metaToJsonText,
+  prepareLoad,
+  type RecallFilter,
   type ResolvedNamespace,
   resolveNamespace,
   toJsonText,
 } from './validation.ts';
+import {
+  checkDimension,
+  checkEmbedding,
+  fromFloat32Bytes,
+  rankByCosine,
+  toFloat32Bytes,
+  type VectorCandidate,
+} from './vector.ts';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions extends EmbeddedStoreOptions {
   /** How long a call waits for another connection's lock before failing, in milliseconds; default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * Vector recall through the `sqlite-vec` extension. Default (absent): use it when the `sqlite-vec`
+   * package is installed and loads, brute force in JS otherwise. `true`: require it (opening fails
+   * with `memory_error` when it cannot load). `false`: never load it, always brute force. Both give
+   * the same hits and scores; the extension is faster on large namespaces.
+   */
+  vectorExtension?: boolean;
 }
+
+/** A SQLite {@link MemoryStore}, telling which vector search it uses. */
+export interface SqliteMemoryStore extends MemoryStore {
+  /** `sqlite-vec` when the extension loaded, `brute-force` otherwise. */
+  readonly vectorSearch: 'sqlite-vec' | 'brute-force';
+}
+
+/** How many rows `dump` reads per query. */
+const DUMP_PAGE_ROWS = 500;
+
+/**
+ * Rows within this cosine distance of the k-th best are re-scored too: `sqlite-vec` computes in
+ * float32 (error ~1e-7 at 16 dims, ~1e-6 at thousands), and the float64 re-score may reorder near-ties.
+ */
+const RESCORE_MARGIN = 1e-4;
 
 /** The busy timeout used when none is given, in milliseconds. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5000;
@@ -84,6 +133,9 @@ const MIGRATIONS: readonly string[] = [
      doc_id TEXT NOT NULL, text TEXT NOT NULL, meta TEXT, stats TEXT NOT NULL, updated_at INTEGER NOT NULL,
      UNIQUE (tenant, council, agent, doc_id)
    );`,
+  `ALTER TABLE documents ADD COLUMN embedding BLOB;
+   ALTER TABLE documents ADD COLUMN dim INTEGER;
+   CREATE INDEX documents_embedded ON documents (tenant, council, agent, dim) WHERE dim IS NOT NULL;`,
 ];
 
 /** The schema version this code writes. */
@@ -130,7 +182,7 @@ export function sqlitePathFromUrl(url: string): string {
  * @throws HarnessError `memory_error` naming the path and the fix when the file cannot be created,
  * opened, is not a SQLite database, is locked past the busy timeout or was written by a newer version.
  */
-export function createSqliteStore(url: string, options: SqliteStoreOptions = {}): MemoryStore {
+export function createSqliteStore(url: string, options: SqliteStoreOptions = {}): SqliteMemoryStore {
   const path = sqlitePathFromUrl(url);
   const now = options.now ?? Date.now;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS;
@@ -156,11 +208,20 @@ export function createSqliteStore(url: string, options: SqliteStoreOptions = {})
   }
   let db: DatabaseSync;
   try {
-    db = new DatabaseSync(path, { timeout: busyTimeoutMs });
+    db = new DatabaseSync(path, {
+      timeout: busyTimeoutMs,
+      allowExtension: options.vectorExtension !== false,
+    });
   } catch (error) {
     throw fail(error, 'open');
   }
+  let vectorSearch: SqliteMemoryStore['vectorSearch'] = 'brute-force';
   try {
+    if (options.vectorExtension !== false) {
+      vectorSearch = loadSqliteVec(db, options.vectorExtension === true) ? 'sqlite-vec' : 'brute-force';
+      // Only our own SQL runs on this connection, but there is no reason to leave load_extension() open.
+      db.enableLoadExtension(false);
+    }
     db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL');
@@ -199,13 +260,46 @@ export function createSqliteStore(url: string, options: SqliteStoreOptions = {})
     sweepKeys: db.prepare('DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     deleteKey: db.prepare(`DELETE FROM kv WHERE ${ns3} AND key = ? RETURNING expires_at`),
     upsertDocument: db.prepare(
-      `INSERT INTO documents (tenant, council, agent, doc_id, text, meta, stats, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO documents (tenant, council, agent, doc_id, text, meta, stats, updated_at, embedding, dim)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tenant, council, agent, doc_id) DO UPDATE SET
-         text = excluded.text, meta = excluded.meta, stats = excluded.stats, updated_at = excluded.updated_at`,
+         text = excluded.text, meta = excluded.meta, stats = excluded.stats, updated_at = excluded.updated_at,
+         embedding = excluded.embedding, dim = excluded.dim`,
     ),
     documents: db.prepare(`SELECT doc_id, text, meta, stats FROM documents WHERE ${ns3}`),
+    dimension: db.prepare(`SELECT dim FROM documents WHERE ${ns3} AND dim IS NOT NULL LIMIT 1`),
+    embedded: db.prepare(
+      `SELECT doc_id, text, meta, embedding FROM documents WHERE ${ns3} AND dim IS NOT NULL`,
+    ),
+    documentByRowid: db.prepare('SELECT doc_id, text, meta, embedding FROM documents WHERE id = ?'),
+    dumpMessages: db.prepare(
+      `SELECT seq, role, content, at, meta FROM messages WHERE ${ns3} AND seq > ? ORDER BY seq LIMIT ?`,
+    ),
+    dumpKeys: db.prepare(
+      `SELECT key, value, expires_at FROM kv WHERE ${ns3} AND key > ? AND (expires_at IS NULL OR expires_at > ?)
+       ORDER BY key LIMIT ?`,
+    ),
+    dumpDocuments: db.prepare(
+      `SELECT doc_id, text, meta, embedding FROM documents WHERE ${ns3} AND doc_id > ? ORDER BY doc_id LIMIT ?`,
+    ),
+    countMessages: db.prepare(`SELECT count(*) AS n FROM messages WHERE ${ns3}`),
+    countKeys: db.prepare(
+      `SELECT count(*) AS n FROM kv WHERE ${ns3} AND (expires_at IS NULL OR expires_at > ?)`,
+    ),
+    countDocuments: db.prepare(`SELECT count(*) AS n FROM documents WHERE ${ns3}`),
+    clearMessages: db.prepare(`DELETE FROM messages WHERE ${ns3}`),
+    clearKeys: db.prepare(`DELETE FROM kv WHERE ${ns3}`),
+    clearDocuments: db.prepare(`DELETE FROM documents WHERE ${ns3}`),
     ping: db.prepare('SELECT max(version) AS version FROM schema_version'),
   } satisfies Record<string, StatementSync>;
+  // Ordered by sqlite-vec's distance in C; LIMIT -1 is SQLite for no limit.
+  const nearest =
+    vectorSearch === 'sqlite-vec'
+      ? db.prepare(
+          `SELECT id, vec_distance_cosine(embedding, ?) AS distance FROM documents
+           WHERE ${ns3} AND dim IS NOT NULL ORDER BY distance LIMIT ?`,
+        )
+      : undefined;
 
   let closed = false;
   /** Runs one call: abort and closed checks, then the work with SQLite errors mapped to memory_error. */
@@ -223,9 +317,46 @@ export function createSqliteStore(url: string, options: SqliteStoreOptions = {})
     }
   };
   const key3 = (ns: ResolvedNamespace): [string, string, string] => [ns.tenant, ns.council, ns.agent];
+  const dimensionOf = (where: [string, string, string]): number | undefined =>
+    (sql.dimension.get(...where) as { dim: number } | undefined)?.dim;
+
+  /** Top k by cosine: sqlite-vec orders the rows, the few best are re-scored in float64. */
+  const nearestByExtension = (
+    statement: StatementSync,
+    where: [string, string, string],
+    vector: number[],
+    k: number,
+    filter: RecallFilter | undefined,
+  ): EmbeddedCandidate[] => {
+    const blob = toFloat32Bytes(vector);
+    // Without a filter the best k + 32 rows nearly always cover the margin; else read on (rarely).
+    for (const limit of filter === undefined ? [k + 32, -1] : [-1]) {
+      const picked: EmbeddedCandidate[] = [];
+      let cutoff = Number.POSITIVE_INFINITY;
+      let rows = 0;
+      let stopped = false;
+      for (const row of statement.iterate(blob, ...where, limit) as Iterable<{
+        id: number;
+        distance: number;
+      }>) {
+        rows++;
+        if (row.distance > cutoff) {
+          stopped = true;
+          break;
+        }
+        const candidate = toCandidate(sql.documentByRowid.get(row.id) as unknown as EmbeddedRow);
+        if (filter !== undefined && !matchesFilter(candidate.meta, filter)) continue;
+        picked.push(candidate);
+        if (picked.length === k) cutoff = row.distance + RESCORE_MARGIN;
+      }
+      if (stopped || limit === -1 || rows < limit) return picked;
+    }
+    return [];
+  };
 
   return {
     url: redactUrl(url),
+    vectorSearch,
 
     append(ns: MemoryNamespace, message: MemoryMessageInput, callOptions: CallOptions = {}) {
       return call(callOptions.signal, 'append to', () => {
@@ -293,8 +424,23 @@ export function createSqliteStore(url: string, options: SqliteStoreOptions = {})
         const where = key3(resolveNamespace(ns));
         const id = checkDocument(doc) ?? randomUUID();
         const meta = metaToJsonText(doc.meta, `meta of memory document "${id}"`);
+        const what = `embedding of memory document "${id}"`;
+        const embedding = doc.embedding === undefined ? undefined : checkEmbedding(doc.embedding, what);
         const stats = statsToJson(documentStats(doc.text));
-        transaction(() => sql.upsertDocument.run(...where, id, doc.text, meta ?? null, stats, now()));
+        transaction(() => {
+          // Checked under the write lock, so two processes cannot fix two dimensions at once.
+          if (embedding !== undefined) checkDimension(embedding.length, dimensionOf(where), what);
+          sql.upsertDocument.run(
+            ...where,
+            id,
+            doc.text,
+            meta ?? null,
+            stats,
+            now(),
+            embedding === undefined ? null : toFloat32Bytes(embedding),
+            embedding?.length ?? null,
+          );
+        });
         return id;
       });
     },
@@ -305,6 +451,22 @@ export function createSqliteStore(url: string, options: SqliteStoreOptions = {})
         if (typeof query !== 'string') throw memoryError('recall query must be a string');
         const k = checkK(recallOptions.k);
         const filter = checkFilter(recallOptions.filter);
+        if (recallOptions.embedding !== undefined) {
+          const vector = checkEmbedding(recallOptions.embedding, 'recall embedding');
+          const dimension = dimensionOf(where);
+          if (dimension === undefined) return [];
+          checkDimension(vector.length, dimension, 'recall embedding');
+          const candidates =
+            nearest === undefined
+              ? streamCandidates(sql.embedded.iterate(...where) as Iterable<EmbeddedRow>)
+              : nearestByExtension(nearest, where, vector, k, filter);
+          return rankByCosine(candidates, vector, { k, filter }).map(({ candidate, score }) => ({
+            id: candidate.id,
+            text: candidate.text,
+            ...(candidate.meta === undefined ? {} : { meta: candidate.meta }),
+            score,
+          }));
+        }
         const rows = sql.documents.all(...where) as unknown as DocumentRow[];
         const candidates = rows.map((row) => ({
           id: row.doc_id,
@@ -313,6 +475,132 @@ export function createSqliteStore(url: string, options: SqliteStoreOptions = {})
           stats: statsFromJson(row.stats),
         }));
         return rankBm25(candidates, query, { k, filter });
+      });
+    },
+
+    async *dump(ns: MemoryNamespace, callOptions: CallOptions = {}): AsyncGenerator<MemoryRecord> {
+      const where = await call(callOptions.signal, 'read', () => key3(resolveNamespace(ns)));
+      // Keyset pages (seq > last, key > last, id > last): each page is an index range scan, however deep.
+      let seq = 0;
+      for (;;) {
+        const rows = await call(
+          callOptions.signal,
+          'read',
+          () => sql.dumpMessages.all(...where, seq, DUMP_PAGE_ROWS) as unknown as MessageRow[],
+        );
+        for (const row of rows) yield { kind: 'message', ...toMessage(row) };
+        if (rows.length < DUMP_PAGE_ROWS) break;
+        seq = rows.at(-1)?.seq ?? seq;
+      }
+      let key = '';
+      for (;;) {
+        const rows = await call(
+          callOptions.signal,
+          'read',
+          () => sql.dumpKeys.all(...where, key, now(), DUMP_PAGE_ROWS) as unknown as KeyRow[],
+        );
+        for (const row of rows) {
+          yield {
+            kind: 'kv',
+            key: row.key,
+            value: JSON.parse(row.value) as unknown,
+            ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
+          };
+        }
+        if (rows.length < DUMP_PAGE_ROWS) break;
+        key = rows.at(-1)?.key ?? key;
+      }
+      let id = '';
+      for (;;) {
+        const rows = await call(
+          callOptions.signal,
+          'read',
+          () => sql.dumpDocuments.all(...where, id, DUMP_PAGE_ROWS) as unknown as EmbeddedRow[],
+        );
+        for (const row of rows) {
+          yield {
+            kind: 'document',
+            id: row.doc_id,
+            text: row.text,
+            ...(row.meta === null ? {} : { meta: JSON.parse(row.meta) as Record<string, unknown> }),
+            ...(row.embedding === null ? {} : { embedding: fromFloat32Bytes(row.embedding) }),
+          };
+        }
+        if (rows.length < DUMP_PAGE_ROWS) break;
+        id = rows.at(-1)?.doc_id ?? id;
+      }
+    },
+
+    async load(
+      ns: MemoryNamespace,
+      records: Iterable<MemoryRecord> | AsyncIterable<MemoryRecord>,
+      loadOptions: LoadOptions = {},
+    ): Promise<number> {
+      const { where, mode, dimension } = await call(loadOptions.signal, 'read', () => {
+        const resolved = key3(resolveNamespace(ns));
+        const checked = checkLoadMode(loadOptions.mode);
+        return { where: resolved, mode: checked, dimension: dimensionOf(resolved) };
+      });
+      const prepared = await prepareLoad(records, { mode, dimension, signal: loadOptions.signal });
+      // BM25 statistics are computed before the write lock is taken, to hold it short.
+      const stats = prepared.records.map((record) =>
+        record.kind === 'document' ? statsToJson(documentStats(record.text)) : '',
+      );
+      return call(loadOptions.signal, 'write to', () => {
+        const at = now();
+        transaction(() => {
+          if (mode === 'replace') {
+            sql.clearMessages.run(...where);
+            sql.clearKeys.run(...where);
+            sql.clearDocuments.run(...where);
+          } else if (prepared.dimension !== undefined) {
+            // Another process may have fixed the dimension since the records were checked.
+            checkDimension(prepared.dimension, dimensionOf(where), 'the loaded embeddings');
+          }
+          let seq = mode === 'replace' ? 0 : Number((sql.nextSeq.get(...where) as { next: number }).next) - 1;
+          prepared.records.forEach((record, index) => {
+            if (record.kind === 'message') {
+              const { role, content, meta } = record;
+              sql.insertMessage.run(
+                ...where,
+                mode === 'replace' ? record.seq : ++seq,
+                role,
+                content,
+                record.at,
+                meta ?? null,
+              );
+            } else if (record.kind === 'kv') {
+              sql.setKey.run(...where, record.key, record.value, record.expiresAt ?? null);
+            } else {
+              sql.upsertDocument.run(
+                ...where,
+                record.id,
+                record.text,
+                record.meta ?? null,
+                stats[index] ?? '',
+                at,
+                record.embedding === undefined ? null : toFloat32Bytes(record.embedding),
+                record.embedding?.length ?? null,
+              );
+            }
+          });
+        });
+        return prepared.records.length;
+      });
+    },
+
+    stats(ns: MemoryNamespace, callOptions: CallOptions = {}): Promise<MemoryStats> {
+      return call(callOptions.signal, 'read', () => {
+        const where = key3(resolveNamespace(ns));
+        const count = (statement: StatementSync, ...extra: number[]): number =>
+          Number((statement.get(...where, ...extra) as { n: number }).n);
+        const dimension = dimensionOf(where);
+        return {
+          messages: count(sql.countMessages),
+          keys: count(sql.countKeys, now()),
+          documents: count(sql.countDocuments),
+          ...(dimension === undefined ? {} : { dimension }),
+        };
       });
     },
 
@@ -336,6 +624,66 @@ interface MessageRow {
   content: string;
   at: number;
   meta: string | null;
+}
+
+interface KeyRow {
+  key: string;
+  value: string;
+  expires_at: number | null;
+}
+
+interface EmbeddedRow {
+  doc_id: string;
+  text: string;
+  meta: string | null;
+  embedding: Uint8Array | null;
+}
+
+interface EmbeddedCandidate extends VectorCandidate {
+  text: string;
+}
+
+function toCandidate(row: EmbeddedRow): EmbeddedCandidate {
+  return {
+    id: row.doc_id,
+    text: row.text,
+    embedding: row.embedding === null ? [] : fromFloat32Bytes(row.embedding),
+    meta: row.meta === null ? undefined : (JSON.parse(row.meta) as Record<string, unknown>),
+  };
+}
+
+/** Streams rows into the brute-force ranking one at a time, so only the best k stay in memory. */
+function* streamCandidates(rows: Iterable<EmbeddedRow>): Generator<EmbeddedCandidate> {
+  for (const row of rows) yield toCandidate(row);
+}
+
+/**
+ * Loads `sqlite-vec` into the connection. The package is an optional peer dependency, required only
+ * here (when a store is opened) and synchronously, because opening a store is synchronous.
+ *
+ * @returns false when it is missing or does not load and `required` is false.
+ * @throws HarnessError `memory_error` when it cannot load and `required` is true.
+ */
+function loadSqliteVec(db: DatabaseSync, required: boolean): boolean {
+  try {
+    const sqliteVec = createRequire(import.meta.url)('sqlite-vec') as { getLoadablePath(): string };
+    db.loadExtension(sqliteVec.getLoadablePath());
+    return true;
+  } catch (error) {
+    if (!required) return false;
+    const missing = (error as { code?: unknown }).code === 'MODULE_NOT_FOUND';
+    throw memoryError(
+      missing
+        ? 'install sqlite-vec to use vectorExtension: true on sqlite:// stores'
+        : `the sqlite-vec extension did not load: ${(error as Error).message}`,
+      {
+        cause: error,
+        hint: missing
+          ? 'npm install sqlite-vec, or leave vectorExtension out to fall back to brute-force vector recall'
+          : 'check sqlite-vec has a build for this platform, or leave vectorExtension out to use brute force',
+      },
+    );
+  }
 }
 
 interface DocumentRow {
