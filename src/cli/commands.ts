@@ -11,6 +11,7 @@ import { Harness } from '../runtime/harness.ts';
 import { demoConfigYaml, demoInputs } from './demo-config.ts';
 import { exitCodeFor, exitCodes } from './exit-codes.ts';
 import type { CliIo } from './main.ts';
+import { memoryCommand } from './memory-command.ts';
 import { createRenderer } from './render.ts';
 
 export interface Command {
@@ -348,6 +349,7 @@ export const commands: Record<string, Command> = {
   models,
   'fake-provider': fakeProvider,
   schema,
+  memory: memoryCommand,
 };
 
 export function usage(): string {
@@ -362,6 +364,7 @@ Commands:
   models <file>    list the model registry of a config file
   fake-provider    start a local fake OpenAI/Anthropic/Google server with fault injection
   schema           print the JSON Schema of config files
+  memory           inspect, export or import a memory namespace (JSON lines, any backend)
 
 Global: --debug (stack traces), --version, --help
 Exit codes: 0 ok · 1 run failed · 2 usage · 3 config · 4 credential · 5 provider · 6 input · 130 interrupted
