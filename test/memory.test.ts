@@ -12,6 +12,7 @@ import {
   createSqliteStore,
   knownMemorySchemes,
   Memory,
+  type MemoryRecord,
   type MemoryStore,
   openMemoryStore,
   parseMemoryUrl,
@@ -20,7 +21,14 @@ import {
   SQLITE_SCHEMA_VERSION,
   sqlitePathFromUrl,
 } from '../src/memory/index.ts';
-import { describeMemoryConformance, RECALL_CORPUS } from './memory-conformance.ts';
+import {
+  collect,
+  describeMemoryConformance,
+  normalizeDump,
+  RECALL_CORPUS,
+  seededRandom,
+  seededVector,
+} from './memory-conformance.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-memory-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -214,6 +222,167 @@ describe('sqlite store', () => {
     // Once the lock is gone the same store works, and the failed append left no gap.
     expect((await store.append({ council: 'c' }, { role: 'user', content: 'ok' })).seq).toBe(1);
     await store.close();
+  });
+});
+
+describe('sqlite vector recall and export', () => {
+  it('uses sqlite-vec when it loads, brute force when told not to, and both rank alike', async () => {
+    const withExtension = createSqliteStore('sqlite://:memory:');
+    const required = createSqliteStore('sqlite://:memory:', { vectorExtension: true });
+    const bruteForce = createSqliteStore('sqlite://:memory:', { vectorExtension: false });
+    expect([withExtension.vectorSearch, required.vectorSearch, bruteForce.vectorSearch]).toEqual([
+      'sqlite-vec',
+      'sqlite-vec',
+      'brute-force',
+    ]);
+    await required.close();
+    // 600 documents of 32 plain float64 values (stored as float32), plus exact ties broken by id.
+    const random = seededRandom(42);
+    const ns = { council: 'vectors' };
+    const docs = Array.from({ length: 600 }, (_, i) => ({
+      id: `d${i}`,
+      text: `doc ${i}`,
+      meta: { bucket: i % 7 },
+      embedding: Array.from({ length: 32 }, () => random() * 2 - 1),
+    }));
+    const twin = docs[10]?.embedding ?? [];
+    docs.push(
+      { id: 'twin-b', text: 'twin', meta: { bucket: 99 }, embedding: twin },
+      { id: 'twin-a', text: 'twin', meta: { bucket: 99 }, embedding: twin },
+    );
+    for (const store of [withExtension, bruteForce]) {
+      expect(
+        await store.load(
+          ns,
+          docs.map((doc): MemoryRecord => ({ kind: 'document', ...doc })),
+        ),
+      ).toBe(602);
+    }
+    const queries = [
+      twin,
+      ...Array.from({ length: 5 }, () => Array.from({ length: 32 }, () => random() - 0.5)),
+    ];
+    for (const embedding of queries) {
+      for (const options of [
+        { k: 1 },
+        { k: 10 },
+        { k: 100 },
+        { k: 10, filter: { bucket: 3 } },
+        { k: 5, filter: { bucket: 99 } },
+      ]) {
+        const [fast, slow] = await Promise.all(
+          [withExtension, bruteForce].map((store) => store.recall(ns, '', { embedding, ...options })),
+        );
+        expect(fast).toEqual(slow);
+        expect(fast).toHaveLength(options.filter?.bucket === 99 ? 2 : options.k);
+      }
+    }
+    expect((await withExtension.recall(ns, '', { embedding: twin, k: 3 })).map((hit) => hit.id)).toEqual([
+      'd10',
+      'twin-a',
+      'twin-b',
+    ]);
+    await withExtension.close();
+    await bruteForce.close();
+  });
+
+  it('dumps a namespace larger than one page in order, and loads it back in one go', async () => {
+    const store = createSqliteStore(`sqlite://${newDbPath()}`, { now });
+    const ns = { council: 'big' };
+    const random = seededRandom(7);
+    const records: MemoryRecord[] = [
+      ...Array.from(
+        { length: 1234 },
+        (_, i): MemoryRecord => ({
+          kind: 'message',
+          seq: i + 1,
+          role: 'user',
+          content: `m${i}`,
+          at: i,
+        }),
+      ),
+      ...Array.from({ length: 1100 }, (_, i): MemoryRecord => ({ kind: 'kv', key: `k${i}`, value: i })),
+      { kind: 'kv', key: 'expired', value: 0, expiresAt: 1 },
+      ...Array.from(
+        { length: 1050 },
+        (_, i): MemoryRecord => ({
+          kind: 'document',
+          id: `d${i}`,
+          text: `doc ${i}`,
+          embedding: seededVector(random, 8),
+        }),
+      ),
+    ];
+    expect(await store.load(ns, records, { mode: 'replace' })).toBe(records.length);
+    const dumped = await collect(store.dump(ns));
+    expect(dumped).toHaveLength(records.length - 1);
+    expect(dumped.slice(0, 1234)).toEqual(records.slice(0, 1234));
+    expect(normalizeDump(dumped)).toEqual(
+      normalizeDump(records.filter((r) => r.kind !== 'kv' || r.key !== 'expired')),
+    );
+    expect(await store.stats(ns)).toEqual({ messages: 1234, keys: 1100, documents: 1050, dimension: 8 });
+    await store.close();
+  });
+
+  it('rolls a load back as a whole when a write fails halfway', async () => {
+    const path = newDbPath();
+    const store = createSqliteStore(`sqlite://${path}`);
+    const ns = { council: 'c' };
+    await store.append(ns, { role: 'user', content: 'kept' });
+    await store.set(ns, 'kept', 1);
+    const before = await collect(store.dump(ns));
+    // A trigger makes the last insert fail after the namespace was emptied and other rows written.
+    const other = new DatabaseSync(path);
+    other.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON documents WHEN NEW.doc_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`,
+    );
+    other.close();
+    const records: MemoryRecord[] = [
+      { kind: 'message', seq: 5, role: 'user', content: 'new', at: 1 },
+      { kind: 'kv', key: 'new', value: 2 },
+      { kind: 'document', id: 'boom', text: 'explodes' },
+    ];
+    const error = await rejection(store.load(ns, records, { mode: 'replace' }));
+    expect(error.code).toBe('memory_error');
+    expect(error.message).toContain('boom');
+    expect(await collect(store.dump(ns))).toEqual(before);
+    await store.close();
+  });
+
+  it('migrates a version 1 database: old documents keep working and can take embeddings', async () => {
+    const path = newDbPath();
+    mkdirSync(join(path, '..'), { recursive: true });
+    const db = new DatabaseSync(path);
+    db.exec(`CREATE TABLE schema_version (version INTEGER NOT NULL);
+      INSERT INTO schema_version VALUES (1);
+      CREATE TABLE messages (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, council TEXT NOT NULL, agent TEXT NOT NULL,
+        seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, at INTEGER NOT NULL, meta TEXT,
+        UNIQUE (tenant, council, agent, seq));
+      CREATE TABLE kv (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, council TEXT NOT NULL, agent TEXT NOT NULL,
+        key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, UNIQUE (tenant, council, agent, key));
+      CREATE INDEX kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+      CREATE TABLE documents (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, council TEXT NOT NULL, agent TEXT NOT NULL,
+        doc_id TEXT NOT NULL, text TEXT NOT NULL, meta TEXT, stats TEXT NOT NULL, updated_at INTEGER NOT NULL,
+        UNIQUE (tenant, council, agent, doc_id));
+      INSERT INTO documents (tenant, council, agent, doc_id, text, meta, stats, updated_at)
+        VALUES ('default', 'c', '', 'old', 'an old note', NULL, '[3,[["an",1],["old",1],["note",1]]]', 0);`);
+    db.close();
+    const store = createSqliteStore(`sqlite://${path}`);
+    const ns = { council: 'c' };
+    expect((await store.recall(ns, 'old')).map((hit) => hit.id)).toEqual(['old']);
+    expect(await store.stats(ns)).toEqual({ messages: 0, keys: 0, documents: 1 });
+    await store.remember(ns, { id: 'new', text: 'a new note', embedding: [1, 0] });
+    expect((await store.recall(ns, '', { embedding: [1, 0.1] })).map((hit) => hit.id)).toEqual(['new']);
+    expect(await collect(store.dump(ns))).toEqual([
+      { kind: 'document', id: 'new', text: 'a new note', embedding: [1, 0] },
+      { kind: 'document', id: 'old', text: 'an old note' },
+    ]);
+    await store.close();
+    const check = new DatabaseSync(path);
+    expect(check.prepare('SELECT version FROM schema_version').get()).toEqual({
+      version: SQLITE_SCHEMA_VERSION,
+    });
+    check.close();
   });
 });
 

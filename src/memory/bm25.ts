@@ -6,8 +6,8 @@
  * token), computes IDF over the whole table rather than one namespace, and signs scores the other
  * way, so its ranking would drift from the in-memory one. Instead each backend loads the namespace's
  * documents with their precomputed term statistics and scores them here. That is a full scan per
- * query: fine up to roughly 10k documents per namespace; vector recall (a later issue) replaces it
- * for larger corpora.
+ * query: fine up to roughly 10k documents per namespace; for larger corpora use vector recall
+ * (`RecallOptions.embedding`, ranked by `vector.ts` or a backend's vector index).
  */
 
 import type { RecallHit } from './store.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HarnessError } from '../errors.ts';
-import { resolveNamespace, toJsonText } from './validation.ts';
+import type { MemoryRecord } from './store.ts';
+import { checkLoadMode, prepareLoad, resolveNamespace, toJsonText } from './validation.ts';
 
 function problemOf(value: unknown): HarnessError {
   try {
@@ -54,5 +55,97 @@ describe('resolveNamespace', () => {
 
   it('rejects a missing council', () => {
     expect(() => resolveNamespace({} as { council: string })).toThrow(/council must be a non-empty string/);
+  });
+});
+
+async function loadError(
+  records: unknown[] | AsyncIterable<unknown>,
+  options: Parameters<typeof prepareLoad>[1] = { mode: 'append' },
+): Promise<HarnessError> {
+  const error: unknown = await prepareLoad(records as MemoryRecord[], options).then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
+  return error;
+}
+
+describe('prepareLoad', () => {
+  const message = { kind: 'message', seq: 1, role: 'user', content: 'hi', at: 5 } as const;
+
+  it('serialises JSON, keeps the order and reports the records dimension', async () => {
+    async function* records(): AsyncGenerator<MemoryRecord> {
+      yield { ...message, meta: { a: 1 } };
+      yield { kind: 'kv', key: 'k', value: { b: [1] }, expiresAt: 99 };
+      yield { kind: 'kv', key: 'null', value: null };
+      yield { kind: 'document', id: 'd', text: 't', embedding: [1, 2] };
+      yield { kind: 'document', id: 'e', text: 'u' };
+    }
+    expect(await prepareLoad(records(), { mode: 'append' })).toEqual({
+      records: [
+        { kind: 'message', seq: 1, role: 'user', content: 'hi', at: 5, meta: '{"a":1}' },
+        { kind: 'kv', key: 'k', value: '{"b":[1]}', expiresAt: 99 },
+        { kind: 'kv', key: 'null', value: 'null', expiresAt: undefined },
+        { kind: 'document', id: 'd', text: 't', meta: undefined, embedding: [1, 2] },
+        { kind: 'document', id: 'e', text: 'u', meta: undefined, embedding: undefined },
+      ],
+      dimension: 2,
+    });
+    expect(await prepareLoad([], { mode: 'replace', dimension: 7 })).toEqual({
+      records: [],
+      dimension: undefined,
+    });
+  });
+
+  it('names the index of a bad record in the message and details', async () => {
+    const error = await loadError([message, message, { kind: 'kv', key: 'k' }]);
+    expect(error.code).toBe('memory_error');
+    expect(error.message).toBe('load record 2: memory key "k" has no value');
+    expect(error.details.index).toBe(2);
+    expect(error.hint).toContain('nothing was written');
+    const json = await loadError([{ kind: 'kv', key: 'k', value: { n: 1n } }]);
+    expect(json.message).toContain('load record 0: value of memory key "k" is not JSON-serialisable at /n');
+    expect(json.details).toMatchObject({ index: 0, pointer: '/n' });
+    expect((await loadError([message, 'text'])).message).toContain('load record 1: must be an object');
+    expect((await loadError([{ ...message, meta: [1] }])).message).toContain(
+      'message meta must be a plain object',
+    );
+  });
+
+  it('checks one dimension across the records, and against the namespace in append mode only', async () => {
+    const doc = (id: string, embedding: number[]) => ({ kind: 'document', id, text: id, embedding });
+    const across = await loadError([doc('a', [1, 2]), doc('b', [1, 2, 3])]);
+    expect(across.message).toContain('load record 1: embedding of memory document "b" has 3 dimensions');
+    const namespace = await loadError([doc('a', [1, 2])], { mode: 'append', dimension: 4 });
+    expect(namespace.message).toContain('load record 0');
+    expect(namespace.message).toContain('4-dimensional');
+    expect(
+      (await prepareLoad([doc('a', [1, 2])] as MemoryRecord[], { mode: 'replace', dimension: 4 })).dimension,
+    ).toBe(2);
+  });
+
+  it('allows a seq once in replace mode, any number of times in append mode', async () => {
+    const twice = [message, { ...message, content: 'again' }];
+    expect((await loadError(twice, { mode: 'replace' })).message).toBe(
+      'load record 1: message seq 1 appears twice',
+    );
+    expect((await prepareLoad(twice as MemoryRecord[], { mode: 'append' })).records).toHaveLength(2);
+  });
+
+  it('rejects something that is not iterable, and stops when aborted', async () => {
+    expect((await loadError(42 as unknown as unknown[])).message).toContain('iterable');
+    const controller = new AbortController();
+    async function* slow(): AsyncGenerator<MemoryRecord> {
+      yield message;
+      controller.abort();
+      yield message;
+    }
+    expect((await loadError(slow(), { mode: 'append', signal: controller.signal })).code).toBe('aborted');
+  });
+
+  it('checks the mode', () => {
+    expect(checkLoadMode(undefined)).toBe('append');
+    expect(checkLoadMode('replace')).toBe('replace');
+    expect(() => checkLoadMode('merge')).toThrow(/'append' or 'replace'/);
   });
 });
