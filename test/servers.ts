@@ -36,8 +36,8 @@ export async function requireServer(
     await Promise.race([
       probe(),
       new Promise<never>((_, reject) => {
+        // Not unref'd: a probe that hangs must still end in a verdict, not a silent exit.
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        timer.unref();
       }),
     ]);
     return true;
