@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<unknown>> = {
   overhead: () => import('./overhead.ts'),
+  memory: () => import('./memory.ts'),
 };
 
 const name = process.argv[2];
