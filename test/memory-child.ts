@@ -1,6 +1,7 @@
 /**
- * A child process for test/memory.test.ts: opens a SQLite memory store the way another process
- * (a second worker) would and appends to it. Run as `node test/memory-child.ts <mode> <url> [count]`.
+ * A child process for the memory tests: opens a memory store (SQLite, or any URL the registry knows)
+ * the way another process (a second worker) would and appends to it. Run as
+ * `node test/memory-child.ts <mode> <url> [count]`.
  *
  * - `append-many`: prints `ready`, waits for `go <epoch ms>` on stdin, spins until that time (so two
  *   children start together), appends `count` messages with a timer tick between them, prints `done`.
@@ -9,13 +10,17 @@
 
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
-import { createSqliteStore } from '../src/memory/index.ts';
+import { createSqliteStore, openMemoryStore } from '../src/memory/index.ts';
 
 const [mode, url, countText] = process.argv.slice(2);
 if (url === undefined)
   throw new Error('usage: node test/memory-child.ts <append-many|append-forever> <url> [count]');
 const ns = { council: 'concurrency' };
-const store = createSqliteStore(url, { busyTimeoutMs: 30_000 });
+// SQLite gets a long busy timeout (two children contend for one file lock); any other URL opens
+// through the registry, as a worker configured with that URL would.
+const store = url.startsWith('sqlite:')
+  ? createSqliteStore(url, { busyTimeoutMs: 30_000 })
+  : await openMemoryStore(url);
 
 if (mode === 'append-many') {
   const count = Number(countText ?? '0');

@@ -134,3 +134,7 @@ export async function openMemoryStore(url: string): Promise<MemoryStore> {
 
 registerMemoryScheme('memory', (_url, raw) => createInMemoryStore(raw), { pathLike: true });
 registerMemoryScheme('sqlite', (_url, raw) => createSqliteStore(raw), { pathLike: true });
+// Imported on first use, so ioredis (an optional peer) loads only for those who open a redis:// URL.
+const openRedis: MemoryStoreFactory = async (_url, raw) => (await import('./redis.ts')).createRedisStore(raw);
+registerMemoryScheme('redis', openRedis);
+registerMemoryScheme('rediss', openRedis);
