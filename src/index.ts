@@ -21,7 +21,6 @@ export {
 export type { MemoryMessage, MemoryNamespace, MemoryStore, RecallHit } from './memory/index.ts';
 export { knownMemorySchemes, Memory, openMemoryStore, registerMemoryScheme } from './memory/index.ts';
 export { type ProviderContext, type ProviderType, registerProviderType } from './models/providers.ts';
-export type { Embedder } from './models/registry.ts';
 export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts';
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
 export { createSimulatedEmbeddingModel, simulatedEmbedding } from './models/simulated-embeddings.ts';

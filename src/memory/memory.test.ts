@@ -30,7 +30,7 @@ function fakeEmbedder(): { embedder: Embedder; calls: string[][]; signals: (Abor
   const signals: (AbortSignal | undefined)[] = [];
   const embedder: Embedder = async (texts, options) => {
     calls.push(texts);
-    signals.push(options.signal);
+    signals.push(options?.signal);
     return texts.map((text) => {
       const vector = [0.01, 0.01, 0.01, 0.01];
       for (const word of text.toLowerCase().split(/\W+/)) {

@@ -30,7 +30,10 @@ import { checkLimit, memoryError, resolveNamespace } from './validation.ts';
  * embedding model). Rejections pass through `remember`/`recall`; a non-HarnessError becomes
  * `memory_error`.
  */
-export type Embedder = (texts: string[], options: { signal?: AbortSignal }) => Promise<number[][]>;
+export type Embedder = (
+  texts: string[],
+  options?: { signal?: AbortSignal | undefined },
+) => Promise<number[][]>;
 
 /**
  * Writes a summary of a conversation: `messages` are the ones not yet summarised (oldest first),

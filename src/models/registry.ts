@@ -8,15 +8,10 @@ import { embedMany } from 'ai';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { HarnessError } from '../errors.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
+import type { Embedder } from '../memory/memory.ts';
 import { type Redactor, resolveCredential } from './credentials.ts';
 import { providerType } from './providers.ts';
 import type { ModelEntry } from './types.ts';
-
-/** Turns texts into vectors (one per text, same order); what `Memory` uses for semantic recall. */
-export type Embedder = (
-  texts: string[],
-  options?: { signal?: AbortSignal | undefined },
-) => Promise<number[][]>;
 
 /** A registry entry together with its built AI SDK model. */
 export interface ResolvedModel {
@@ -101,18 +96,18 @@ export class ModelRegistry {
    */
   embedder(id: string): Embedder {
     const model = this.resolveEmbedding(id);
-    return async (texts, options = {}) => {
+    return async (texts, options) => {
       if (texts.length === 0) return [];
       try {
         const result = await embedMany({
           model,
           values: texts,
           maxRetries: 0,
-          ...(options.signal === undefined ? {} : { abortSignal: options.signal }),
+          ...(options?.signal === undefined ? {} : { abortSignal: options.signal }),
         });
         return result.embeddings;
       } catch (error) {
-        throw toProviderError(error, id, this.#options.redactor, options.signal);
+        throw toProviderError(error, id, this.#options.redactor, options?.signal);
       }
     };
   }

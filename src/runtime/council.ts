@@ -12,6 +12,8 @@ export interface CouncilOptions {
   strategy?: 'pipeline';
   /** A `Memory`, or a memory URL (default: the harness default memory). */
   memory?: Memory | string;
+  /** Model id whose embeddings give this council's memory semantic recall (default: lexical). */
+  embeddingModel?: string;
   recursion?: RecursionPolicy;
   knowledge?: Array<string | KnowledgeDocument>;
 }
@@ -22,6 +24,7 @@ export class Council {
   readonly strategy: 'pipeline';
   readonly agents: readonly Agent[];
   readonly memory: Memory | undefined;
+  readonly embeddingModel: string | undefined;
   readonly recursion: RecursionPolicy | undefined;
   readonly knowledge: ReadonlyArray<string | KnowledgeDocument>;
 
@@ -56,6 +59,7 @@ export class Council {
     this.strategy = options.strategy ?? 'pipeline';
     this.agents = agents;
     this.memory = options.memory === undefined ? undefined : Memory.from(options.memory);
+    this.embeddingModel = options.embeddingModel;
     this.recursion = options.recursion;
     this.knowledge = options.knowledge ?? [];
   }

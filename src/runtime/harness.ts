@@ -6,6 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
+import { createMemoryProbe, HealthMonitor } from '../health/index.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
 import { ModelRegistry, unknownModel } from '../models/registry.ts';
@@ -57,7 +58,11 @@ export class Harness {
   readonly registry: ModelRegistry;
   readonly skills = new SkillRegistry();
   readonly telemetry: OpenTelemetryExporter | undefined;
+  /** Probes every council memory (every 10 s once started); `health.check()` checks now. */
+  readonly health = new HealthMonitor();
   readonly #councils = new Map<string, Council>();
+  /** Per council: its memory as agents and skills see it (with the embedder when it has one). */
+  readonly #memories = new Map<Council, Memory>();
   readonly #redactor = new Redactor();
   readonly #defaultMemory: Memory;
   readonly #tenant: string;
@@ -111,10 +116,16 @@ export class Harness {
     return new Harness({ ...rest, models: config.models, councils: config.councils }, config);
   }
 
-  /** Adds (or replaces) a council. */
+  /**
+   * Adds or replaces a council — a hot swap when the name exists: runs in flight finish on the
+   * council they started with, the next run uses the new one (its models and skills are checked
+   * then), and memory is untouched.
+   */
   addCouncil(council: Council | CouncilSpec): Council {
     const built = council instanceof Council ? council : councilFromSpec(council);
     this.#councils.set(built.name, built);
+    // The next run re-checks models, skills and knowledge (start() is idempotent).
+    this.#started = undefined;
     return built;
   }
 
@@ -151,7 +162,11 @@ export class Harness {
   }
 
   async #start(): Promise<void> {
-    this.#stopped = false;
+    if (this.#stopped) {
+      throw new HarnessError('harness_not_started', 'the harness was stopped', {
+        hint: 'create a new Harness',
+      });
+    }
     const councils = [...this.#councils.values()];
     for (const [ci, council] of councils.entries()) {
       for (const [ai, agent] of council.agents.entries()) {
@@ -191,7 +206,15 @@ export class Harness {
           );
         }
       }
-      const memory = council.memory ?? this.#defaultMemory;
+      if (council.embeddingModel !== undefined) {
+        try {
+          this.registry.resolveEmbedding(council.embeddingModel);
+        } catch (error) {
+          throw this.#locate(toHarnessError(error), ['councils', ci, 'embedding_model']);
+        }
+      }
+      const memory = this.memoryOf(council);
+      this.health.add(createMemoryProbe(memory));
       await memory.ping();
       for (const doc of council.knowledge) {
         const d = typeof doc === 'string' ? { text: doc } : doc;
@@ -205,14 +228,35 @@ export class Harness {
         );
       }
     }
+    this.health.start();
   }
 
-  /** Closes every memory. A stopped harness can be started again. */
+  /**
+   * The memory a council's agents and skills use: the council's own (or the harness default),
+   * wrapped with the council's embedding model when it names one, so `remember` and `recall`
+   * are semantic without any code in skills.
+   */
+  memoryOf(council: Council): Memory {
+    let memory = this.#memories.get(council);
+    if (!memory) {
+      const base = council.memory ?? this.#defaultMemory;
+      memory =
+        council.embeddingModel === undefined
+          ? base
+          : new Memory({ store: base, embedder: this.registry.embedder(council.embeddingModel) });
+      this.#memories.set(council, memory);
+    }
+    return memory;
+  }
+
+  /** Closes every memory. Final: a stopped harness refuses new runs; build a new one to run again. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#started = undefined;
-    const memories = new Set<Memory>([this.#defaultMemory]);
+    this.health.stop();
+    const memories = new Set<Memory>([this.#defaultMemory, ...this.#memories.values()]);
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
+    this.#memories.clear();
     await Promise.all([...memories].map((m) => m.close()));
   }
 
@@ -251,7 +295,7 @@ export class Harness {
       }
       const council = typeof councilRef === 'string' ? this.council(councilRef) : this.addCouncil(councilRef);
       await this.start();
-      const memory = council.memory ?? this.#defaultMemory;
+      const memory = this.memoryOf(council);
       let current = input;
       for (const agent of council.agents) {
         const skills = (agent.spec.skills ?? []).map(
@@ -346,6 +390,7 @@ function councilFromSpec(spec: CouncilSpec): Council {
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.strategy === undefined ? {} : { strategy: spec.strategy }),
     ...(spec.memory === undefined ? {} : { memory: spec.memory }),
+    ...(spec.embeddingModel === undefined ? {} : { embeddingModel: spec.embeddingModel }),
     ...(recursion === undefined ? {} : { recursion }),
     ...(spec.knowledge === undefined ? {} : { knowledge: spec.knowledge }),
   });
