@@ -466,6 +466,26 @@ describe('forge memory import: bad input', () => {
     60_000,
   );
 
+  it('refuses empty input (no header, no records) instead of emptying the namespace', async () => {
+    const original = await seed();
+    for (const mode of ['append', 'replace']) {
+      const result = await forgeWithStdin(
+        ['memory', 'import', '--url', url, ...nsFlags(ns), '--mode', mode],
+        '\n',
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('forge memory import: stdin is empty; nothing was written');
+    }
+    expect(await dumpOf(url, ns)).toStrictEqual(original);
+    // A header alone is an export of an empty namespace: replace empties the target, as asked.
+    const empty = file([header('Bad')]);
+    expect(
+      ok(await forge(['memory', 'import', '--url', url, ...nsFlags(ns), '--in', empty, '--mode', 'replace']))
+        .stdout,
+    ).toContain('imported 0 records');
+    expect(await dumpOf(url, ns)).toStrictEqual([]);
+  }, 60_000);
+
   it('skips blank lines but still counts them in line numbers', async () => {
     await seed();
     const path = file([header('Bad'), '', RECORDS[3], '   ', '{oops']);

@@ -393,7 +393,14 @@ async function importNamespace(args: string[], io: CliIo, signal: AbortSignal): 
     input = process.stdin;
     source = 'stdin';
   }
-  const { records, lines } = await readImport(input, source, signal);
+  const { records, lines, header } = await readImport(input, source, signal);
+  // An export always has its header, so input without one and without records is a mistake (an
+  // empty pipe), and in replace mode it would silently empty the namespace.
+  if (header === undefined && records.length === 0) {
+    throw memoryError(`forge memory import: ${source} is empty; nothing was written`, {
+      hint: 'pass a file written by forge memory export (its first line is the header)',
+    });
+  }
   return withStore(url, async (store) => {
     // The same checks `load` makes, done first so an error can name the line; in append mode the
     // namespace's dimension counts too. `load` checks again (the namespace may change meanwhile).
