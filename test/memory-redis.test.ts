@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +28,7 @@ import {
 import { createRedisStore, redisNamespaceKeys } from '../src/memory/redis.ts';
 import { resolveNamespace } from '../src/memory/validation.ts';
 import { collect, describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
+import { exited, freePort, killSpawned, startRedisServer, track } from './private-redis.ts';
 import { requireServer } from './servers.ts';
 
 const SHARED = 'redis://127.0.0.1:6379';
@@ -68,60 +68,13 @@ async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   return [...found];
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-const spawned: ChildProcess[] = [];
 // A failed test must leave no redis-server or child behind.
-afterAll(() => {
-  for (const child of spawned) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-});
-
-async function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise((resolve) => child.once('exit', resolve));
-}
+afterAll(killSpawned);
 
 /** Reads a child's stdout line by line. */
 function lines(child: ChildProcess): AsyncIterator<string> {
   if (child.stdout === null) throw new Error('child has no stdout');
   return createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-}
-
-/**
- * Starts a private redis-server on `port` that fsyncs every write to an append-only file in `dir`
- * (so a write it acknowledged survives kill -9), and resolves once it accepts connections.
- */
-async function startRedisServer(port: number, dir: string, password?: string): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--daemonize', 'no'];
-  args.push('--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir);
-  if (password !== undefined) args.push('--requirepass', password);
-  const server = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  spawned.push(server);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    server.stdout?.on('data', onData);
-    server.stderr?.on('data', onData);
-    server.once('error', reject);
-    server.once('exit', (code) => reject(new Error(`redis-server exited ${code}:\n${output}`)));
-  });
-  return server;
 }
 
 describe('redis URLs without a server', () => {
@@ -323,7 +276,7 @@ if (runShared) {
     const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
     const spawnChild = (args: string[]): ChildProcess => {
       const child = spawn(process.execPath, [childScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      spawned.push(child);
+      track(child);
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();

@@ -1,0 +1,65 @@
+/**
+ * A private redis-server per test file, for failure tests that must stop and restart a server
+ * (the machine's shared Redis is never touched). Every server and child a file starts is killed
+ * by `killSpawned()` in its `afterAll`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const spawned: ChildProcess[] = [];
+
+/** Registers a child process to be killed by {@link killSpawned}. */
+export function track<T extends ChildProcess>(child: T): T {
+  spawned.push(child);
+  return child;
+}
+
+/** Kills every tracked child that is still running. */
+export function killSpawned(): void {
+  for (const child of spawned) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Resolves when `child` has exited. */
+export async function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+/**
+ * Starts a private redis-server on `port` that fsyncs every write to an append-only file in `dir`
+ * (so a write it acknowledged survives kill -9), and resolves once it accepts connections.
+ */
+export async function startRedisServer(port: number, dir: string, password?: string): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--daemonize', 'no'];
+  args.push('--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir);
+  if (password !== undefined) args.push('--requirepass', password);
+  const server = track(spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    server.stdout?.on('data', onData);
+    server.stderr?.on('data', onData);
+    server.once('error', reject);
+    server.once('exit', (code) => reject(new Error(`redis-server exited ${code}:\n${output}`)));
+  });
+  return server;
+}
