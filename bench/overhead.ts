@@ -30,7 +30,7 @@ const zero: LanguageModelV4 = {
   },
 };
 
-registerProviderType('bench-zero', { requiresKey: false, create: () => zero });
+registerProviderType('bench-zero', { create: () => zero });
 const harness = new Harness({
   models: [{ id: 'zero', type: 'bench-zero', contextWindow: 128_000 }],
   memory: 'memory://',

@@ -26,6 +26,7 @@ export type HarnessErrorCode =
   | 'skill_input_invalid'
   | 'memory_error'
   | 'harness_not_started'
+  | 'limit_exceeded'
   | 'aborted'
   | 'cli_usage'
   | 'script_exhausted'

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forge, forgeServer } from './cli-helpers.ts';
+import { forge, forgeServer, root } from './cli-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -159,5 +159,39 @@ describe('forge CLI', () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
+  });
+});
+
+describe('forge CLI output edge cases', () => {
+  it('validate --json prints a JSON verdict for a bad file too', async () => {
+    const bad = file('bad-json.yaml', 'councils:\n  - name: C\n    agents: []\n');
+    const r = await forge(['validate', bad, '--json']);
+    expect(r.code).toBe(3);
+    const verdict = JSON.parse(r.stdout) as {
+      ok: boolean;
+      error: { code: string; location: { line: number } };
+    };
+    expect(verdict).toMatchObject({ ok: false, error: { code: 'config_invalid', location: { line: 3 } } });
+  });
+
+  it('a reader closing the pipe early (| head) is not an error', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      ['--conditions=forge-source', 'src/cli/main.ts', 'demo', '--json'],
+      {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', FORGE_DEMO_MEMORY: 'memory://' },
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
   });
 });

@@ -378,3 +378,101 @@ describe('callLlm / streamLlm', () => {
     expect(error.location?.path).toBe('/0/content/0/type');
   });
 });
+
+describe('limits, isolation and defaults', () => {
+  it('ends an agent that runs out of max_steps while still calling tools with limit_exceeded', async () => {
+    fake.reset();
+    for (let i = 0; i < 3; i++)
+      fake.enqueueReply({ toolCalls: [{ name: 'Search', args: { query: `try ${i}` } }] });
+    const harness = new Harness({
+      models: [
+        {
+          id: 'loopy',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-loop-1234',
+          endpoint: fake.baseUrl('openai'),
+        },
+      ],
+      memory: 'memory://',
+      councils: [
+        new Council({
+          name: 'C',
+          agents: [new Agent({ name: 'A', model: 'loopy', skills: ['Search'], maxSteps: 2 })],
+        }),
+      ],
+    });
+    const result = await harness.run('C', 'find it');
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('limit_exceeded');
+    expect(result.error?.details).toMatchObject({ limit: 'max_steps', value: 2 });
+    expect(fake.counters().total).toBe(2);
+    await harness.stop();
+  });
+
+  it('a missing key in one council does not block runs of another', async () => {
+    const harness = new Harness({
+      models: [...simulated, { id: 'gpt', type: 'openai', apiKey: 'env:FORGE_TEST_ABSENT_KEY' }],
+      env: {},
+      memory: 'memory://',
+      councils: [
+        new Council({ name: 'Keyless', agents: [new Agent({ name: 'A', model: 'fast' })] }),
+        new Council({ name: 'Keyed', agents: [new Agent({ name: 'B', model: 'gpt' })] }),
+      ],
+    });
+    expect((await harness.run('Keyless', 'hello')).status).toBe('succeeded');
+    const keyed = await harness.run('Keyed', 'hello');
+    expect(keyed.error?.code).toBe('missing_credential');
+    await expect(harness.start()).rejects.toMatchObject({ code: 'missing_credential' });
+    await harness.stop();
+  });
+
+  it('gives every tenant the council knowledge, and keeps tenants apart', async () => {
+    const harness = new Harness({ models: simulated, memory: 'memory://', councils: [supportCouncil()] });
+    const events: RunEvent[] = [];
+    const result = await harness.run('Support', 'How long do refunds take?', {
+      tenant: 'acme',
+      onEvent: (e) => events.push(e),
+    });
+    expect(result.status).toBe('succeeded');
+    const search = events.find((e) => e.type === 'tool-call-finish' && e.tool === 'Search');
+    expect(JSON.stringify(search)).toContain('kb1');
+    const memory = harness.memoryOf(harness.council('Support'));
+    expect((await memory.read({ tenant: 'acme', council: 'Support', agent: 'Triage' })).length).toBe(2);
+    expect(await memory.read({ tenant: 'default', council: 'Support', agent: 'Triage' })).toEqual([]);
+    await harness.stop();
+  });
+
+  it('refuses skills on a model that declares it cannot call tools', async () => {
+    const harness = new Harness({
+      models: [{ id: 'plain', type: 'simulated', capabilities: ['json'] }],
+      memory: 'memory://',
+      councils: [
+        new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'plain', skills: ['NLU'] })] }),
+      ],
+    });
+    await expect(harness.start()).rejects.toMatchObject({ code: 'config_invalid' });
+  });
+
+  it("uses a model's max_output_tokens when a call sets none", async () => {
+    fake.reset();
+    const harness = new Harness({
+      models: [
+        {
+          id: 'capped',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-cap-1234',
+          endpoint: fake.baseUrl('openai'),
+          maxOutputTokens: 77,
+        },
+      ],
+      memory: 'memory://',
+    });
+    await harness.callLlm({ model: 'capped', prompt: 'hi' });
+    await harness.callLlm({ model: 'capped', prompt: 'hi', maxTokens: 12 });
+    const bodies = fake.requests.map((r) => JSON.stringify(r.body));
+    expect(bodies[0]).toMatch(/"max_(completion_)?tokens":77/);
+    expect(bodies[1]).toMatch(/"max_(completion_)?tokens":12/);
+  });
+});

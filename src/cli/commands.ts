@@ -193,10 +193,15 @@ Prints "ok" and a summary, or one located error with a hint. Keys are not needed
   async run(args, io) {
     const { values, positionals } = parse('validate', args, { json: { type: 'boolean' } }, 1);
     const file = requireFile('validate', positionals[0]);
-    const config = await loadConfigFile(file, {
-      env: io.env,
-      knownSkills: builtinSkills().map((s) => s.name),
-    });
+    let config: LoadedConfig;
+    try {
+      config = await loadConfigFile(file, { env: io.env, knownSkills: builtinSkills().map((s) => s.name) });
+    } catch (error) {
+      if (!values.json || !HarnessError.isInstance(error)) throw error;
+      // With --json the verdict is always one JSON line on stdout; the exit code still says it failed.
+      io.stdout(`${JSON.stringify({ ok: false, file, error: error.toJSON() })}\n`);
+      return exitCodeFor(error.code);
+    }
     const summary = {
       file,
       models: config.models.length,

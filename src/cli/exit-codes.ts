@@ -50,6 +50,7 @@ export function exitCodeFor(code: HarnessErrorCode): number {
     case 'skill_input_invalid':
     case 'memory_error':
     case 'harness_not_started':
+    case 'limit_exceeded':
       return exitCodes.runFailed;
     default:
       return exitCodes.internal;

@@ -69,6 +69,11 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // `forge run --json | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   const controller = new AbortController();
   let interrupts = 0;
   process.on('SIGINT', () => {

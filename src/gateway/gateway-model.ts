@@ -89,10 +89,11 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       try {
         resolved = registry.resolve(id);
         const { entry } = resolved;
+        const maxOutputTokens = call.maxOutputTokens ?? entry.maxOutputTokens;
         assertFitsContext({
           model: entry.id,
           contextWindow: entry.contextWindow,
-          ...(call.maxOutputTokens === undefined ? {} : { maxOutputTokens: call.maxOutputTokens }),
+          ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
           prompt: promptText(call.prompt),
         });
         log?.emit(path, {
@@ -133,7 +134,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     answeredBy: () => answeredBy,
     doGenerate(call): Promise<LanguageModelV4GenerateResult> {
       return attempt(call, false, async (resolved, started) => {
-        const result = await resolved.model.doGenerate(call);
+        const result = await resolved.model.doGenerate(withDefaults(call, resolved));
         warn(resolved, result.warnings);
         account(resolved, result.usage, started);
         return result;
@@ -141,7 +142,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     },
     doStream(call): Promise<LanguageModelV4StreamResult> {
       return attempt(call, true, async (resolved, started) => {
-        const result = await resolved.model.doStream(call);
+        const result = await resolved.model.doStream(withDefaults(call, resolved));
         // Failures after this point end the stream; it is never replayed on another model.
         const counted = result.stream.pipeThrough(
           new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
@@ -156,6 +157,12 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       });
     },
   };
+}
+
+/** The entry's `maxOutputTokens` applies when the call sets none. */
+function withDefaults(call: LanguageModelV4CallOptions, resolved: ResolvedModel): LanguageModelV4CallOptions {
+  const max = resolved.entry.maxOutputTokens;
+  return call.maxOutputTokens !== undefined || max === undefined ? call : { ...call, maxOutputTokens: max };
 }
 
 function describeWarning(warning: SharedV4Warning): string {

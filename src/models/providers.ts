@@ -23,8 +23,6 @@ export interface ProviderContext {
 export interface ProviderType {
   /** Environment variable read when an entry has no `api_key`; undefined = keyless by default. */
   defaultKeyEnv?: string;
-  /** Whether a key is required (an entry of a keyless type may still give one). */
-  requiresKey: boolean;
   create(context: ProviderContext): LanguageModelV4;
   /** Builds the entry as an embedding model; absent when the vendor has none. */
   createEmbedding?(context: ProviderContext): EmbeddingModelV4;
@@ -59,7 +57,6 @@ const openai = ({ entry, apiKey }: ProviderContext) =>
 
 registerProviderType('openai', {
   defaultKeyEnv: 'OPENAI_API_KEY',
-  requiresKey: true,
   create: (context) => {
     const provider = openai(context);
     const name = modelName(context.entry);
@@ -70,18 +67,17 @@ registerProviderType('openai', {
 
 registerProviderType('anthropic', {
   defaultKeyEnv: 'ANTHROPIC_API_KEY',
-  requiresKey: true,
   create: ({ entry, apiKey }) =>
     createAnthropic({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) })(modelName(entry)),
 });
 
+const google = ({ entry, apiKey }: ProviderContext) =>
+  createGoogleGenerativeAI({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) });
+
 registerProviderType('google', {
   defaultKeyEnv: 'GOOGLE_GENERATIVE_AI_API_KEY',
-  requiresKey: true,
-  create: ({ entry, apiKey }) =>
-    createGoogleGenerativeAI({ ...withBase(entry), ...(apiKey === undefined ? {} : { apiKey }) })(
-      modelName(entry),
-    ),
+  create: (context) => google(context)(modelName(context.entry)),
+  createEmbedding: (context) => google(context).embedding(modelName(context.entry)),
 });
 
 function compatibleProvider({ entry, apiKey }: ProviderContext) {
@@ -110,7 +106,6 @@ function compatibleProvider({ entry, apiKey }: ProviderContext) {
 }
 
 const openAICompatible: ProviderType = {
-  requiresKey: false,
   create: (context) => compatibleProvider(context).chatModel(modelName(context.entry)),
   createEmbedding: (context) => compatibleProvider(context).embeddingModel(modelName(context.entry)),
 };
@@ -118,7 +113,6 @@ registerProviderType('openai-compatible', openAICompatible);
 registerProviderType('local', openAICompatible);
 
 registerProviderType('simulated', {
-  requiresKey: false,
   createEmbedding: ({ entry }) =>
     createSimulatedEmbeddingModel({
       modelId: modelName(entry),

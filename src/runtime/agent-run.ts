@@ -122,6 +122,18 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     }
     signal.throwIfAborted();
     const output = (await result.text).trim();
+    const maxSteps = agent.maxSteps ?? 5;
+    if ((await result.finishReason) === 'tool-calls') {
+      // The loop ended on max_steps while the model still wanted tools: fail loudly, keep the partial output.
+      throw new HarnessError(
+        'limit_exceeded',
+        `agent "${agent.name}" used all ${maxSteps} steps (max_steps) and was still calling tools`,
+        {
+          hint: 'raise max_steps for this agent, or give its model fewer or clearer tools',
+          details: { limit: 'max_steps', value: maxSteps, partialOutput: output },
+        },
+      );
+    }
     await memory.append(agentNs, { role: 'user', content: turn.input }, { signal });
     await memory.append(agentNs, { role: 'assistant', content: output }, { signal });
     log.emit(path, {

@@ -68,6 +68,7 @@ export class Harness {
   readonly #tenant: string;
   readonly #source: LoadedConfig | undefined;
   #started: Promise<void> | undefined;
+  readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
   #stopped = false;
 
   constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
@@ -124,7 +125,7 @@ export class Harness {
   addCouncil(council: Council | CouncilSpec): Council {
     const built = council instanceof Council ? council : councilFromSpec(council);
     this.#councils.set(built.name, built);
-    // The next run re-checks models, skills and knowledge (start() is idempotent).
+    // A replaced council is a new object: its first run prepares it (models, skills, knowledge).
     this.#started = undefined;
     return built;
   }
@@ -149,86 +150,106 @@ export class Harness {
   }
 
   /**
-   * Checks every council against the registries (models, fallbacks, skills), resolves the
-   * credentials of every model a council uses, opens the memories and stores knowledge.
-   * Idempotent; `run()` calls it when needed.
+   * Prepares every council (see {@link Harness.run}: models, fallbacks and skills exist,
+   * credentials resolve, the memory answers, knowledge is stored) and starts the health monitor.
+   * Fails on the first problem, located in the config file when there is one. Idempotent.
    */
   start(): Promise<void> {
-    this.#started ??= this.#start().catch((error: unknown) => {
+    this.#started ??= (async () => {
+      for (const council of this.#councils.values()) await this.#prepare(council, this.#tenant);
+      this.health.start();
+    })().catch((error: unknown) => {
       this.#started = undefined;
       throw error;
     });
     return this.#started;
   }
 
-  async #start(): Promise<void> {
+  /**
+   * Prepares one council once (per tenant for its knowledge), so a run is never blocked by a
+   * problem in another council it does not use (e.g. a missing key).
+   */
+  #prepare(council: Council, tenant: string): Promise<void> {
+    const key = `${tenant}\u0000${council.name}`;
+    let prepared = this.#prepared.get(council)?.get(key);
+    if (!prepared) {
+      prepared = this.#checkCouncil(council, tenant).catch((error: unknown) => {
+        this.#prepared.get(council)?.delete(key);
+        throw error;
+      });
+      const forCouncil = this.#prepared.get(council) ?? new Map<string, Promise<void>>();
+      forCouncil.set(key, prepared);
+      this.#prepared.set(council, forCouncil);
+    }
+    return prepared;
+  }
+
+  async #checkCouncil(council: Council, tenant: string): Promise<void> {
     if (this.#stopped) {
       throw new HarnessError('harness_not_started', 'the harness was stopped', {
         hint: 'create a new Harness',
       });
     }
-    const councils = [...this.#councils.values()];
-    for (const [ci, council] of councils.entries()) {
-      for (const [ai, agent] of council.agents.entries()) {
-        for (const [fi, id] of [agent.model, ...(agent.spec.fallback ?? [])].entries()) {
-          if (!this.registry.has(id)) {
-            const error = unknownModel(id, this.registry.ids());
-            throw this.#locate(error, [
-              'councils',
-              ci,
-              'agents',
-              ai,
-              ...(fi === 0 ? ['model'] : ['fallback', fi - 1]),
-            ]);
-          }
-          try {
-            this.registry.resolve(id);
-          } catch (error) {
-            throw this.#locate(toHarnessError(error), [
-              'councils',
-              ci,
-              'agents',
-              ai,
-              fi === 0 ? 'model' : 'fallback',
-            ]);
-          }
+    const ci = [...this.#councils.keys()].indexOf(council.name);
+    const at = (...path: Array<string | number>) => ['councils', ci, ...path];
+    for (const [ai, agent] of council.agents.entries()) {
+      for (const [fi, id] of [agent.model, ...(agent.spec.fallback ?? [])].entries()) {
+        const where = at('agents', ai, ...(fi === 0 ? ['model'] : ['fallback', fi - 1]));
+        if (!this.registry.has(id)) throw this.#locate(unknownModel(id, this.registry.ids()), where);
+        try {
+          this.registry.resolve(id);
+        } catch (error) {
+          throw this.#locate(toHarnessError(error), where);
         }
-        for (const [si, name] of (agent.spec.skills ?? []).entries()) {
-          if (agent.skillInstances.some((s) => s.name === name) || this.skills.get(name)) continue;
-          const guess = didYouMean(name, this.skills.names());
+        const capabilities = this.registry.entry(id).capabilities;
+        if ((agent.spec.skills?.length ?? 0) > 0 && capabilities && !capabilities.includes('tools')) {
           throw this.#locate(
-            new HarnessError('unknown_skill', `agent "${agent.name}" uses unknown skill "${name}"`, {
-              hint: guess
-                ? `did you mean "${guess}"?`
-                : `known skills: ${this.skills.names().join(', ')}; register yours with new Harness({ skills: [...] })`,
-            }),
-            ['councils', ci, 'agents', ai, 'skills', si],
+            new HarnessError(
+              'config_invalid',
+              `agent "${agent.name}" has skills, but model "${id}" cannot call tools`,
+              {
+                hint: 'use a model whose capabilities include tools, or add tools to its capabilities if it can',
+              },
+            ),
+            where,
           );
         }
       }
-      if (council.embeddingModel !== undefined) {
-        try {
-          this.registry.resolveEmbedding(council.embeddingModel);
-        } catch (error) {
-          throw this.#locate(toHarnessError(error), ['councils', ci, 'embedding_model']);
-        }
-      }
-      const memory = this.memoryOf(council);
-      this.health.add(createMemoryProbe(memory));
-      await memory.ping();
-      for (const doc of council.knowledge) {
-        const d = typeof doc === 'string' ? { text: doc } : doc;
-        await memory.remember(
-          { tenant: this.#tenant, council: council.name },
-          {
-            id: d.id ?? `kb-${createHash('sha256').update(d.text).digest('hex').slice(0, 16)}`,
-            text: d.text,
-            ...(d.meta ? { meta: d.meta } : {}),
-          },
+      for (const [si, name] of (agent.spec.skills ?? []).entries()) {
+        if (agent.skillInstances.some((s) => s.name === name) || this.skills.get(name)) continue;
+        const guess = didYouMean(name, this.skills.names());
+        throw this.#locate(
+          new HarnessError('unknown_skill', `agent "${agent.name}" uses unknown skill "${name}"`, {
+            hint: guess
+              ? `did you mean "${guess}"?`
+              : `known skills: ${this.skills.names().join(', ')}; register yours with new Harness({ skills: [...] })`,
+          }),
+          at('agents', ai, 'skills', si),
         );
       }
     }
-    this.health.start();
+    if (council.embeddingModel !== undefined) {
+      try {
+        this.registry.resolveEmbedding(council.embeddingModel);
+      } catch (error) {
+        throw this.#locate(toHarnessError(error), at('embedding_model'));
+      }
+    }
+    const memory = this.memoryOf(council);
+    this.health.add(createMemoryProbe(memory));
+    await memory.ping();
+    // Knowledge belongs to the council, so every tenant gets its own copy (tenants never share data).
+    for (const doc of council.knowledge) {
+      const d = typeof doc === 'string' ? { text: doc } : doc;
+      await memory.remember(
+        { tenant, council: council.name },
+        {
+          id: d.id ?? `kb-${createHash('sha256').update(d.text).digest('hex').slice(0, 16)}`,
+          text: d.text,
+          ...(d.meta ? { meta: d.meta } : {}),
+        },
+      );
+    }
   }
 
   /**
@@ -294,7 +315,9 @@ export class Harness {
         });
       }
       const council = typeof councilRef === 'string' ? this.council(councilRef) : this.addCouncil(councilRef);
-      await this.start();
+      const tenant = options.tenant ?? this.#tenant;
+      await this.#prepare(council, tenant);
+      this.health.start();
       const memory = this.memoryOf(council);
       let current = input;
       for (const agent of council.agents) {
@@ -314,7 +337,7 @@ export class Harness {
           redactor: this.#redactor,
           log,
           memory,
-          tenant: options.tenant ?? this.#tenant,
+          tenant,
           signal,
         });
         addUsage(usage, turn.usage);

@@ -20,7 +20,7 @@ export interface SkillContext {
   memory: MemoryStore;
   namespace: MemoryNamespace;
   /**
-   * Stable across re-executions of the same step (`runId/agent/toolCallId`): a side-effecting
+   * Stable across re-executions of the same step (`<runId>/<council>/<agent>/<toolCallId>`): a side-effecting
    * skill passes it on (e.g. as an Idempotency-Key header) so a retried step has one effect.
    */
   idempotencyKey: string;

@@ -14,7 +14,7 @@ export interface AgentSpec {
   name: string;
   /** A model id from the registry. */
   model: string;
-  /** Model ids tried in order when `model` fails with a retryable error. */
+  /** Model ids tried in order when `model` fails with any error but an abort. */
   fallback?: string[];
   /** System prompt. */
   instructions?: string;
