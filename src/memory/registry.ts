@@ -138,3 +138,11 @@ registerMemoryScheme('sqlite', (_url, raw) => createSqliteStore(raw), { pathLike
 const openRedis: MemoryStoreFactory = async (_url, raw) => (await import('./redis.ts')).createRedisStore(raw);
 registerMemoryScheme('redis', openRedis);
 registerMemoryScheme('rediss', openRedis);
+// Imported on first use, so pg and PGlite (optional peers) load only for their URLs.
+const openPostgres: MemoryStoreFactory = async (_url, raw) =>
+  (await import('./postgres.ts')).createPostgresStore(raw);
+registerMemoryScheme('postgres', openPostgres);
+registerMemoryScheme('postgresql', openPostgres);
+registerMemoryScheme('pglite', async (_url, raw) => (await import('./pglite.ts')).createPgliteStore(raw), {
+  pathLike: true,
+});
