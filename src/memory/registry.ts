@@ -138,6 +138,10 @@ registerMemoryScheme('sqlite', (_url, raw) => createSqliteStore(raw), { pathLike
 const openRedis: MemoryStoreFactory = async (_url, raw) => (await import('./redis.ts')).createRedisStore(raw);
 registerMemoryScheme('redis', openRedis);
 registerMemoryScheme('rediss', openRedis);
+// Imported on first use, so lmdb (an optional peer with a native binary) loads only for lmdb:// URLs.
+registerMemoryScheme('lmdb', async (_url, raw) => (await import('./lmdb.ts')).createLmdbStore(raw), {
+  pathLike: true,
+});
 // Imported on first use, so pg and PGlite (optional peers) load only for their URLs.
 const openPostgres: MemoryStoreFactory = async (_url, raw) =>
   (await import('./postgres.ts')).createPostgresStore(raw);
