@@ -12,8 +12,14 @@ import { Memory } from '../src/memory/memory.ts';
 import { createPgliteStore, PGLITE_LOCK_FILE } from '../src/memory/pglite.ts';
 import { openMemoryStore } from '../src/memory/registry.ts';
 import { SQL_SCHEMA_VERSION } from '../src/memory/sql/schema.ts';
-import type { SqlMemoryStore } from '../src/memory/sql/store.ts';
-import { describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
+import { PURGE_EVERY_SETS, type SqlMemoryStore } from '../src/memory/sql/store.ts';
+import {
+  describeMemoryConformance,
+  seededRandom,
+  seededVector,
+  VECTOR_CORPUS,
+  VECTOR_QUERIES,
+} from './memory-conformance.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-pglite-'));
 let dirs = 0;
@@ -96,7 +102,12 @@ describe('pglite store', () => {
   it('opens pglite://:memory: through the registry and Memory, with pgvector', async () => {
     const store = (await openMemoryStore('pglite://:memory:')) as SqlMemoryStore;
     expect(store.url).toBe('pglite://:memory:');
-    expect(store.info).toEqual({ schema: 'public', vector: 'pgvector', migratedFrom: 0 });
+    expect(store.info).toEqual({
+      schema: 'public',
+      vector: 'pgvector',
+      vectorIndex: 'hnsw',
+      migratedFrom: 0,
+    });
     await store.remember({ council: 'c' }, VECTOR_CORPUS[0] as Parameters<SqlMemoryStore['remember']>[1]);
     expect(await store.stats({ council: 'c' })).toEqual({
       messages: 0,
@@ -137,6 +148,90 @@ describe('pglite store', () => {
     await store.close();
     // The store did not close an instance it was given.
     expect((await withVector.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('indexes pgvector embeddings with HNSW per dimension, used for a large namespace, exact for a small one', async () => {
+    const store = await createPgliteStore('pglite://:memory:?schema=hnsw', { instance: withVector });
+    const exact = await createPgliteStore('pglite://:memory:?schema=hnsw', {
+      instance: withVector,
+      vectorIndex: 'exact',
+    });
+    expect([store.info.vectorIndex, exact.info.vectorIndex]).toEqual(['hnsw', 'exact']);
+    // 3000 clustered 32-dimensional vectors (real embeddings cluster; uniform noise is HNSW's worst case).
+    const random = seededRandom(7);
+    const centers = Array.from({ length: 30 }, () => seededVector(random, 32));
+    const near = (): number[] =>
+      (centers[Math.floor(random() * centers.length)] ?? []).map((c) =>
+        Math.fround(c + (random() - 0.5) * 0.4),
+      );
+    const big = { council: 'big' };
+    await store.load(
+      big,
+      Array.from({ length: 3000 }, (_, i) => ({
+        kind: 'document' as const,
+        id: `d${i}`,
+        text: `doc ${i}`,
+        embedding: near(),
+      })),
+    );
+    const small = { council: 'small' };
+    for (const doc of VECTOR_CORPUS)
+      await store.remember(small, {
+        ...doc,
+        ...(doc.embedding === undefined ? {} : { embedding: [...doc.embedding, ...doc.embedding] }),
+      });
+    const indexes = (
+      await withVector.query<{ indexname: string }>(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = 'hnsw' AND indexname LIKE '%hnsw%'",
+      )
+    ).rows.map((row) => row.indexname);
+    expect(indexes).toEqual(['forge_memory_documents_hnsw_32']);
+    const plan = (
+      await withVector.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT doc_id FROM hnsw.forge_memory_documents WHERE tenant = 'default' AND council = 'big' AND agent = '' AND dim = 32
+         ORDER BY embedding::vector(32) <=> $1::vector(32) LIMIT 15`,
+        [`[${near().join(',')}]`],
+      )
+    ).rows.map((row) => row['QUERY PLAN']);
+    expect(plan.join('\n')).toContain('forge_memory_documents_hnsw_32');
+    let found = 0;
+    for (let i = 0; i < 20; i++) {
+      const query = near();
+      const truth = (await exact.recall(big, '', { embedding: query, k: 10 })).map((hit) => hit.id);
+      const hits = await store.recall(big, '', { embedding: query, k: 10 });
+      found += hits.filter((hit) => truth.includes(hit.id)).length;
+      // Scores are the true cosines whichever way the candidates were found.
+      for (const hit of await exact.recall(big, '', { embedding: query, k: 10 })) {
+        const same = hits.find((h) => h.id === hit.id);
+        if (same !== undefined) expect(same.score).toBeCloseTo(hit.score, 9);
+      }
+    }
+    expect(found / 200).toBeGreaterThanOrEqual(0.95);
+    // A small namespace beside the big one (same dimension, same index) still gets its exact top-k.
+    const query = [...(VECTOR_QUERIES[1] ?? []), ...(VECTOR_QUERIES[1] ?? [])];
+    expect((await store.recall(small, '', { embedding: query, k: 10 })).map((hit) => hit.id)).toEqual(
+      (await exact.recall(small, '', { embedding: query, k: 10 })).map((hit) => hit.id),
+    );
+    await store.close();
+    await exact.close();
+  });
+
+  it('purges expired keys every PURGE_EVERY_SETS sets, leaving live ones', async () => {
+    const store = await createPgliteStore('pglite://:memory:?schema=purge', { instance: withVector, now });
+    const ns = { council: 'c' };
+    for (let i = 0; i < 10; i++) await store.set(ns, `short${i}`, i, { ttlMs: 1000 });
+    await store.set(ns, 'long', 'kept', { ttlMs: 10_000_000 });
+    advanceClock(5000);
+    const count = async (): Promise<number> =>
+      Number(
+        (await withVector.query<{ n: number }>('SELECT count(*)::int AS n FROM purge.forge_memory_kv'))
+          .rows[0]?.n,
+      );
+    expect(await count()).toBe(11);
+    for (let i = 11; i < PURGE_EVERY_SETS; i++) await store.set(ns, 'filler', i);
+    expect(await count()).toBe(2);
+    expect(await store.get(ns, 'long')).toBe('kept');
+    await store.close();
   });
 
   it('records migrations and refuses a schema at a newer version', async () => {

@@ -93,7 +93,7 @@ if (available) {
         `postgresql://postgres:not-used@127.0.0.1:5432/test?schema=${schema}`,
       )) as SqlMemoryStore;
       expect(store.url).toBe(`postgresql://postgres:***@127.0.0.1:5432/test?schema=${schema}`);
-      expect(store.info).toEqual({ schema, vector: expectedVector, migratedFrom: 0 });
+      expect(store.info).toMatchObject({ schema, vector: expectedVector, migratedFrom: 0 });
       await store.append({ council: 'c' }, { role: 'user', content: 'hi' });
       await store.close();
       const again = (await openMemoryStore(

@@ -30,6 +30,8 @@ import { memoryError } from './validation.ts';
 export interface PgliteStoreOptions extends EmbeddedStoreOptions {
   /** Use pgvector when its PGlite extension is installed (for a new schema); false forces the fallback. Default true. */
   pgvector?: boolean;
+  /** With pgvector: `hnsw` (default) indexes embeddings per dimension, `exact` always scans; see `SqlMemoryStoreOptions`. */
+  vectorIndex?: 'hnsw' | 'exact';
   /**
    * A PGlite instance to use instead of opening the URL's directory (an application that already runs
    * PGlite can keep its memory there). The store does not close it, and does not take the directory
@@ -141,6 +143,7 @@ export async function createPgliteStore(
     label,
     schema: target.schema,
     pgvector: options.pgvector ?? true,
+    ...(options.vectorIndex === undefined ? {} : { vectorIndex: options.vectorIndex }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
 }

@@ -29,6 +29,8 @@ export interface PostgresStoreOptions extends EmbeddedStoreOptions {
   connectTimeoutMs?: number;
   /** Use pgvector when available (for a new schema); false forces the `real[]` fallback. Default true. */
   pgvector?: boolean;
+  /** With pgvector: `hnsw` (default) indexes embeddings per dimension, `exact` always scans; see `SqlMemoryStoreOptions`. */
+  vectorIndex?: 'hnsw' | 'exact';
 }
 
 /** Where a `postgres://` URL points, without its password. */
@@ -134,6 +136,7 @@ export async function createPostgresStore(
     label: target.label,
     schema: target.schema,
     pgvector: options.pgvector ?? true,
+    ...(options.vectorIndex === undefined ? {} : { vectorIndex: options.vectorIndex }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
 }

@@ -28,8 +28,12 @@ export const MIGRATION_LOCK_KEY = 0x666f7267; // 'forg'
 
 /** How a schema stores embeddings. */
 export type VectorMode =
-  /** pgvector `vector` column, cosine distance with `<=>`; `typeSchema` is where the type lives. */
-  | { kind: 'pgvector'; typeSchema: string }
+  /**
+   * pgvector `vector` column, cosine distance with `<=>`; `typeSchema` is where the type lives,
+   * `iterativeScan` whether the extension (≥ 0.8) can continue an HNSW scan until enough rows pass
+   * the query's other conditions.
+   */
+  | { kind: 'pgvector'; typeSchema: string; iterativeScan: boolean }
   /** `real[]` column, cosine computed in SQL over `unnest`. */
   | { kind: 'array' };
 
@@ -201,11 +205,14 @@ async function createVectorType(tx: SqlQueryable): Promise<string | undefined> {
 
 /** Reads how `documents.embedding` is stored from its column type. */
 async function vectorMode(tx: SqlQueryable, tables: SqlTables): Promise<VectorMode> {
-  const [row] = await tx.query<{ type: string; schema: string }>(
-    `SELECT t.typname AS type, n.nspname AS schema
+  const [row] = await tx.query<{ type: string; schema: string; version: string | null }>(
+    `SELECT t.typname AS type, n.nspname AS schema,
+            (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS version
      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE a.attrelid = $1::regclass AND a.attname = 'embedding' AND NOT a.attisdropped`,
     [tables.documents],
   );
-  return row?.type === 'vector' ? { kind: 'pgvector', typeSchema: row.schema } : { kind: 'array' };
+  if (row?.type !== 'vector') return { kind: 'array' };
+  const [major = 0, minor = 0] = (row.version ?? '0').split('.').map(Number);
+  return { kind: 'pgvector', typeSchema: row.schema, iterativeScan: major > 0 || minor >= 8 };
 }

@@ -10,12 +10,24 @@
  *   {@link PURGE_EVERY_SETS}th `set` also deletes up to {@link PURGE_BATCH} expired keys.
  * - Lexical recall loads the namespace's documents with their BM25 statistics and ranks them with the
  *   shared `rankBm25`, exactly as the embedded backends do.
- * - Vector recall orders candidates in SQL, pgvector's `<=>` when the schema has a `vector` column, or
- *   cosine over `unnest` of a `real[]` column otherwise (the fallback: a full scan of the namespace's
- *   embedded documents per query, about 4 µs per 16-dimensional document on PGlite). The top
- *   `k + RERANK_MARGIN` rows are then re-ranked with the shared float64 cosine of `vector.ts`, so
- *   scores and order match every other backend whatever the SQL arithmetic. Embeddings are stored as
- *   float32 (pgvector's precision); `dump` returns the float32 values.
+ * - Vector recall orders candidates in SQL, then re-ranks the top `k + RERANK_MARGIN` rows with the
+ *   shared float64 cosine of `vector.ts`, so scores and order match every other backend whatever the
+ *   SQL arithmetic. Embeddings are stored as float32 (pgvector's precision); `dump` returns those.
+ *   - pgvector (`vector` column): one HNSW index (cosine ops) per dimension, an expression index on
+ *     `embedding::vector(D)` limited to `dim = D`, since a column without a typmod takes any
+ *     dimension but an index needs one. Recall sets `hnsw.ef_search` ≥ 100 and (pgvector ≥ 0.8)
+ *     `hnsw.iterative_scan = strict_order`, so rows of other namespaces or failing the filter do not
+ *     starve the result. The planner uses the index for a large namespace and the primary key plus a
+ *     sort (exact) for a small one. Measured on PGlite 0.5.14 / pgvector 0.8.7, 10k documents of 384
+ *     dimensions, k = 10: exact scan 170–230 ms per query, HNSW 6–8 ms with recall@10 1.00 on
+ *     clustered vectors and 0.82 on uniform noise (HNSW's worst case); building the index over 10k
+ *     existing rows takes 5–13 s, and inserts into an indexed table cost about 9× more than without.
+ *     `vectorIndex: 'exact'` turns the index off.
+ *   - Fallback (`real[]` column, no pgvector): cosine over `unnest` of the array, summed in float8,
+ *     for every embedded document of the namespace on each query. Measured with 10k documents of 384
+ *     dimensions: 0.74 s per query on PostgreSQL 15, 1.4 s on PGlite (fetching the vectors and ranking
+ *     in JavaScript was slower: 0.86 s and 1.45 s). Fine for a few thousand documents per namespace;
+ *     install pgvector beyond that.
  * - `dump` pages through each table with keyset pagination (`seq > $last`, `key > $last`); `load`
  *   validates every record first and writes them in one transaction.
  */
@@ -58,7 +70,7 @@ import {
 } from '../validation.ts';
 import { checkDimension, checkEmbedding, rankByCosine } from '../vector.ts';
 import type { SqlExecutor, SqlQueryable } from './executor.ts';
-import { migrate, type SqlTables, type VectorMode } from './schema.ts';
+import { migrate, quoteIdent, type SqlTables, TABLE_PREFIX, type VectorMode } from './schema.ts';
 
 /** How many `set` calls of one store pass between two purges of expired keys. */
 export const PURGE_EVERY_SETS = 64;
@@ -75,6 +87,9 @@ export const DUMP_PAGE_SIZE = 500;
  */
 export const RERANK_MARGIN = 10;
 
+/** A `load` of at least this many documents refreshes the documents table's planner statistics. */
+export const ANALYZE_AFTER_DOCUMENTS = 1000;
+
 /** Options of {@link createSqlMemoryStore}. */
 export interface SqlMemoryStoreOptions {
   /** The store's URL with the password redacted (its `url`). */
@@ -85,6 +100,12 @@ export interface SqlMemoryStoreOptions {
   schema?: string | undefined;
   /** Use pgvector when the extension exists or can be created (for a new schema); default true. */
   pgvector?: boolean;
+  /**
+   * With pgvector: `hnsw` (default) builds an HNSW index (cosine ops) per dimension and lets the
+   * planner use it, which is approximate on large namespaces; `exact` always scans the namespace.
+   * Ignored for the `real[]` fallback, which always scans.
+   */
+  vectorIndex?: 'hnsw' | 'exact';
   /** Clock for message `at` and TTL, epoch milliseconds; default `Date.now`. */
   now?: () => number;
 }
@@ -95,6 +116,8 @@ export interface SqlStoreInfo {
   schema: string;
   /** How embeddings are stored: pgvector `vector`, or the `real[]` fallback. */
   vector: 'pgvector' | 'array';
+  /** How vector recall finds candidates: an HNSW index (pgvector only) or an exact scan. */
+  vectorIndex: 'hnsw' | 'exact';
   /** The schema version before this store migrated it (0 = created now). */
   migratedFrom: number;
 }
@@ -146,8 +169,33 @@ export async function createSqlMemoryStore(
     throw error;
   }
   const { tables: t, vector } = migrated;
+  const hnsw = vector.kind === 'pgvector' && (options.vectorIndex ?? 'hnsw') === 'hnsw';
   const sql = vectorSql(t, vector);
   let closed = false;
+  const indexed = new Set<number>();
+
+  /**
+   * Builds the HNSW index for one dimension when missing. pgvector indexes need a fixed dimension,
+   * so each is an expression index on `embedding::vector(D)` limited to `dim = D`; a new dimension
+   * has no rows yet, so building it is quick.
+   */
+  const ensureIndex = async (dimension: number | undefined): Promise<void> => {
+    if (!hnsw || dimension === undefined || indexed.has(dimension)) return;
+    const name = quoteIdent(`${TABLE_PREFIX}documents_hnsw_${dimension}`);
+    try {
+      await db.query(
+        `CREATE INDEX IF NOT EXISTS ${name} ON ${t.documents}
+         USING hnsw ((embedding::${sql.vectorType}(${dimension})) ${sql.cosineOps}) WHERE dim = ${dimension}`,
+      );
+    } catch (error) {
+      // Another process may have created it at the same moment (a catalog unique violation).
+      const [row] = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
+        `${quoteIdent(t.schema)}.${name}`,
+      ]);
+      if (row?.found == null) throw error;
+    }
+    indexed.add(dimension);
+  };
   let sets = 0;
 
   const begin = (signal: AbortSignal | undefined): void => {
@@ -173,7 +221,12 @@ export async function createSqlMemoryStore(
 
   const store: SqlMemoryStore = {
     url: options.url,
-    info: { schema: t.schema, vector: vector.kind, migratedFrom: migrated.from },
+    info: {
+      schema: t.schema,
+      vector: vector.kind,
+      vectorIndex: hnsw ? 'hnsw' : 'exact',
+      migratedFrom: migrated.from,
+    },
 
     async append(ns: MemoryNamespace, message: MemoryMessageInput, callOptions: CallOptions = {}) {
       begin(callOptions.signal);
@@ -268,6 +321,7 @@ export async function createSqlMemoryStore(
           ? undefined
           : checkEmbedding(doc.embedding, `embedding of memory document "${id}"`).map(Math.fround);
       const row = documentParams(id, doc.text, meta, embedding, vector);
+      await ensureIndex(embedding?.length);
       if (embedding === undefined) {
         await db.query(sql.upsertDocuments(1), [...where, now(), ...row]);
         return id;
@@ -331,12 +385,27 @@ export async function createSqlMemoryStore(
       // A filter PostgreSQL cannot hold as jsonb (a U+0000) is applied here instead, over every row.
       const sqlFilter = filter === undefined ? undefined : filterToJson(filter);
       const limit = filter !== undefined && sqlFilter === undefined ? null : k + RERANK_MARGIN;
-      const rows = await db.query<DocumentRow & { embedding: string }>(sql.nearest(sqlFilter !== undefined), [
+      const params = [
         ...where,
         vectorLiteral(embedding, vector),
         limit,
         ...(sqlFilter === undefined ? [] : [sqlFilter]),
-      ]);
+      ];
+      const rows = hnsw
+        ? await db.transaction(async (tx) => {
+            // ef_search bounds the candidates one HNSW scan keeps; iterative scans (pgvector ≥ 0.8)
+            // go on past it until enough rows pass the namespace and filter conditions, in order.
+            const ef = Math.min(1000, Math.max(100, 2 * (k + RERANK_MARGIN)));
+            await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
+            if (vector.kind === 'pgvector' && vector.iterativeScan) {
+              await tx.query("SET LOCAL hnsw.iterative_scan = 'strict_order'");
+            }
+            return await tx.query<DocumentRow & { embedding: string }>(
+              sql.nearestIndexed(dimension, sqlFilter !== undefined),
+              params,
+            );
+          })
+        : await db.query<DocumentRow & { embedding: string }>(sql.nearest(sqlFilter !== undefined), params);
       const candidates = rows.map((row) => ({
         id: row.doc_id,
         text: JSON.parse(row.text) as string,
@@ -366,6 +435,8 @@ export async function createSqlMemoryStore(
       const before = mode === 'append' ? await liveDimension(db, where) : undefined;
       const prepared = await prepareLoad(records, { mode, dimension: before, signal: loadOptions.signal });
       begin(loadOptions.signal);
+      await ensureIndex(prepared.dimension);
+      let documentCount = 0;
       await db.transaction(async (tx) => {
         // Lock the namespace's counter row for the whole load (appenders wait for it).
         const [nsRow] = await tx.query<{ last_seq: number | string }>(
@@ -410,12 +481,16 @@ export async function createSqlMemoryStore(
         await insertBatches(tx, messages, 5, (n) => sql.insertMessages(n), [...where]);
         await insertBatches(tx, [...kv.values()], 3, (n) => sql.upsertKeys(n), [...where]);
         await insertBatches(tx, [...documents.values()], 9, (n) => sql.upsertDocuments(n), [...where, at]);
+        documentCount = documents.size;
         await tx.query(`UPDATE ${t.namespaces} SET last_seq = $4, dimension = $5 WHERE ${NS}`, [
           ...where,
           lastSeq,
           dimension ?? null,
         ]);
       });
+      // A bulk load changes the table's statistics at once; without fresh ones the planner (PGlite
+      // has no autovacuum to refresh them) keeps scanning instead of using the HNSW index.
+      if (hnsw && documentCount >= ANALYZE_AFTER_DOCUMENTS) await db.query(`ANALYZE ${t.documents}`);
       return prepared.records.length;
     },
 
@@ -529,6 +604,10 @@ function vectorSql(t: SqlTables, vector: VectorMode) {
         `(${Array.from({ length: width }, (_, column) => `$${first + row * width + column}${cast(column)}`).join(', ')})`,
     ).join(', ');
   return {
+    /** The qualified pgvector type (pgvector mode only). */
+    vectorType,
+    /** The operator class of cosine HNSW indexes, qualified like the type. */
+    cosineOps: pgvector ? `"${vector.typeSchema.replaceAll('"', '""')}".vector_cosine_ops` : '',
     /** Text form of the embedding column, `[1,2]` (pgvector) or `{1,2}` (array). */
     embeddingText: 'embedding::text',
     /**
@@ -564,6 +643,17 @@ function vectorSql(t: SqlTables, vector: VectorMode) {
       return `SELECT doc_id, text, meta, embedding::text AS embedding FROM ${t.documents}
               WHERE ${NS} AND embedding IS NOT NULL${filter}
               ORDER BY ${order}, doc_id LIMIT $5`;
+    },
+    /**
+     * As `nearest`, in the form the HNSW index of `dimension` matches (its expression and predicate,
+     * no tie-break column, which would force a sort); the planner still picks the primary key and a
+     * sort when the namespace is small, which is exact.
+     */
+    nearestIndexed: (dimension: number, filtered: boolean) => {
+      const filter = filtered ? ' AND meta_filter @> $6::jsonb' : '';
+      return `SELECT doc_id, text, meta, embedding::text AS embedding FROM ${t.documents}
+              WHERE ${NS} AND dim = ${dimension}${filter}
+              ORDER BY embedding::${vectorType}(${dimension}) ${cosineDistance} $4::${vectorType}(${dimension}) LIMIT $5`;
     },
   };
 }
