@@ -476,3 +476,57 @@ describe('limits, isolation and defaults', () => {
     expect(bodies[1]).toMatch(/"max_(completion_)?tokens":12/);
   });
 });
+
+describe('stopping and failed-run accounting', () => {
+  it('refuses start() and run() after stop()', async () => {
+    const harness = new Harness({ models: simulated, memory: 'memory://', councils: [supportCouncil()] });
+    await harness.start();
+    await harness.stop();
+    await expect(harness.start()).rejects.toMatchObject({
+      code: 'harness_not_started',
+      hint: 'create a new Harness',
+    });
+    const result = await harness.run('Support', 'hello');
+    expect(result.error).toMatchObject({ code: 'harness_not_started', hint: 'create a new Harness' });
+  });
+
+  it("counts a failing agent's model calls in the run's usage", async () => {
+    fake.reset();
+    fake.enqueueReply({
+      toolCalls: [{ name: 'Search', args: { query: 'a' } }],
+      usage: { inputTokens: 100, outputTokens: 10 },
+    });
+    fake.enqueueReply({
+      toolCalls: [{ name: 'Search', args: { query: 'b' } }],
+      usage: { inputTokens: 200, outputTokens: 20 },
+    });
+    const harness = new Harness({
+      models: [
+        {
+          id: 'loopy',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-usage-1234',
+          endpoint: fake.baseUrl('openai'),
+        },
+      ],
+      memory: 'memory://',
+      councils: [
+        new Council({
+          name: 'C',
+          agents: [new Agent({ name: 'A', model: 'loopy', skills: ['Search'], maxSteps: 2 })],
+        }),
+      ],
+    });
+    const events: RunEvent[] = [];
+    const result = await harness.run('C', 'find it', { onEvent: (e) => events.push(e) });
+    expect(result.status).toBe('failed');
+    expect(result.usage).toMatchObject({ inputTokens: 300, outputTokens: 30, modelCalls: 2 });
+    const runError = events.at(-1);
+    expect(runError?.type === 'run-error' && runError.usage).toMatchObject({
+      inputTokens: 300,
+      modelCalls: 2,
+    });
+    await harness.stop();
+  });
+});

@@ -10,7 +10,7 @@ import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { type CallDeps, callLlm } from './call-llm.ts';
-import { type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
+import { addUsage, type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
 import type { AnySkill, SkillContext } from './skill.ts';
 import type { AgentSpec } from './spec.ts';
 
@@ -30,6 +30,8 @@ export interface AgentTurn {
   memory: MemoryStore;
   tenant: string;
   signal: AbortSignal;
+  /** The run's totals: this turn's usage is added to it whether the turn succeeds or fails. */
+  runUsage: Usage;
 }
 
 export interface AgentTurnResult {
@@ -150,6 +152,9 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       : toHarnessError(error);
     log.emit(path, { type: 'agent-error', agent: agent.name, error: eventError(e) });
     throw e;
+  } finally {
+    // Failed and aborted turns cost too: what their model calls used counts in the run's totals.
+    addUsage(turn.runUsage, usage);
   }
 }
 

@@ -22,7 +22,7 @@ import {
   streamLlm,
 } from './call-llm.ts';
 import { Council } from './council.ts';
-import { addUsage, EventLog, emptyUsage, type RunEvent } from './events.ts';
+import { EventLog, emptyUsage, type RunEvent } from './events.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
 import { Run, type RunResult } from './run.ts';
 import { type AnySkill, SkillRegistry } from './skill.ts';
@@ -155,6 +155,11 @@ export class Harness {
    * Fails on the first problem, located in the config file when there is one. Idempotent.
    */
   start(): Promise<void> {
+    if (this.#stopped) {
+      return Promise.reject(
+        new HarnessError('harness_not_started', 'the harness was stopped', { hint: 'create a new Harness' }),
+      );
+    }
     this.#started ??= (async () => {
       for (const council of this.#councils.values()) await this.#prepare(council, this.#tenant);
       this.health.start();
@@ -307,7 +312,7 @@ export class Harness {
     try {
       if (this.#stopped)
         throw new HarnessError('harness_not_started', 'the harness was stopped', {
-          hint: 'call start() again',
+          hint: 'create a new Harness',
         });
       if (typeof input !== 'string' || input.trim() === '') {
         throw new HarnessError('prompt_invalid', 'the run input is empty', {
@@ -327,6 +332,7 @@ export class Harness {
             (this.skills.get(skillName) as AnySkill),
         );
         const turn = await runAgentTurn({
+          runUsage: usage,
           runId: log.runId,
           council: council.name,
           agent: agent.spec,
@@ -340,7 +346,6 @@ export class Harness {
           tenant,
           signal,
         });
-        addUsage(usage, turn.usage);
         agents.push({ name: agent.name, model: turn.model, output: turn.output });
         current = `${input}\n\n[${agent.name}] ${turn.output}`;
       }
