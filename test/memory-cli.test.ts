@@ -477,7 +477,7 @@ describe('forge memory import: bad input', () => {
     const fine = file([header('Bad'), '', RECORDS[3], '   ']);
     expect(
       ok(await forge(['memory', 'import', '--url', url, ...nsFlags(ns), '--in', fine])).stdout,
-    ).toContain('imported 1 records');
+    ).toContain('imported 1 record into');
   }, 60_000);
 });
 

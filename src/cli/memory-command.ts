@@ -173,6 +173,8 @@ async function inspect(args: string[], io: CliIo, signal: AbortSignal): Promise<
   });
 }
 
+const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
 /** One line per message, content shortened and its line breaks shown as ⏎, so the table stays a table. */
 function formatMessage(message: MemoryMessage): string {
   const content = message.content.replace(/\r?\n/g, ' ⏎ ');
@@ -263,7 +265,7 @@ async function exportNamespace(args: string[], io: CliIo, signal: AbortSignal): 
     const total = counts.message + counts.kv + counts.document;
     // The summary goes to stderr: stdout may be the export itself.
     io.stderr(
-      `exported ${total} records (${counts.message} messages, ${counts.kv} keys, ${counts.document} documents) ` +
+      `exported ${plural(total, 'record')} (${plural(counts.message, 'message')}, ${plural(counts.kv, 'key')}, ${plural(counts.document, 'document')}) ` +
         `of ${describeNamespace(shown)} from ${store.url}${typeof out === 'string' ? ` to ${out}` : ''}\n`,
     );
     return exitCodes.ok;
@@ -417,7 +419,7 @@ async function importNamespace(args: string[], io: CliIo, signal: AbortSignal): 
       throw atLine(error, source, lines);
     }
     io.stdout(
-      `imported ${written} records into ${describeNamespace(shown)} of ${store.url} (mode ${mode})\n`,
+      `imported ${plural(written, 'record')} into ${describeNamespace(shown)} of ${store.url} (mode ${mode})\n`,
     );
     return exitCodes.ok;
   });
