@@ -1,6 +1,5 @@
 /** The verbs of `forge`. Each parses its flags, calls the library, and returns an exit code. */
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { configJsonSchema } from '../config/json-schema.ts';
 import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
 import { HarnessError } from '../errors.ts';
@@ -8,6 +7,7 @@ import { providerType } from '../models/providers.ts';
 import type { ModelEntry } from '../models/types.ts';
 import { builtinSkills } from '../runtime/builtin-skills.ts';
 import { Harness } from '../runtime/harness.ts';
+import { parse } from './args.ts';
 import { demoConfigYaml, demoInputs } from './demo-config.ts';
 import { exitCodeFor, exitCodes } from './exit-codes.ts';
 import type { CliIo } from './main.ts';
@@ -17,31 +17,6 @@ import { createRenderer } from './render.ts';
 export interface Command {
   help: string;
   run(args: string[], io: CliIo, signal: AbortSignal): Promise<number>;
-}
-
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
-
-/** `parseArgs` with errors turned into `cli_usage` errors that name the flag. */
-function parse(verb: string, args: string[], options: OptionSpec, positionals: number) {
-  let parsed: ReturnType<
-    typeof parseArgs<{ options: OptionSpec; allowPositionals: true; strict: true; args: string[] }>
-  >;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new HarnessError('cli_usage', `forge ${verb}: ${message}`, { hint: `see forge ${verb} --help` });
-  }
-  if (parsed.positionals.length > positionals) {
-    throw new HarnessError(
-      'cli_usage',
-      `forge ${verb}: unexpected argument "${parsed.positionals[positionals]}"`,
-      {
-        hint: `see forge ${verb} --help`,
-      },
-    );
-  }
-  return parsed;
 }
 
 function requireFile(verb: string, file: string | undefined): string {

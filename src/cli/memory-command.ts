@@ -9,11 +9,11 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { HarnessError, throwIfAborted } from '../errors.ts';
 import { openMemoryStore } from '../memory/registry.ts';
 import type { MemoryMessage, MemoryNamespace, MemoryRecord, MemoryStore } from '../memory/store.ts';
 import { DEFAULT_TENANT, isPlainObject, memoryError, prepareLoad } from '../memory/validation.ts';
+import { type OptionSpec, parse, usageError } from './args.ts';
 import type { Command } from './commands.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { CliIo } from './main.ts';
@@ -72,8 +72,6 @@ forge memory import [--in FILE] [--mode append|replace]
 Exit codes: 0 ok · 1 memory error (bad record, store down) · 2 usage · 3 unknown URL scheme · 130 interrupted
 `;
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
-
 const COMMON: OptionSpec = {
   url: { type: 'string' },
   council: { type: 'string' },
@@ -81,23 +79,9 @@ const COMMON: OptionSpec = {
   agent: { type: 'string' },
 };
 
-/** `parseArgs` with errors turned into `cli_usage` errors that name the flag (as the other verbs do). */
+/** The flags of `forge memory <sub>`: the common ones plus `options`, no positional arguments. */
 function parseFlags(verb: string, args: string[], options: OptionSpec): Record<string, string | boolean> {
-  let parsed: ReturnType<typeof parseArgs<{ options: OptionSpec; strict: true; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: true });
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw usageError(verb, String(message));
-  }
-  if (parsed.positionals.length > 0) {
-    throw usageError(verb, `unexpected argument "${parsed.positionals[0]}"`);
-  }
-  return parsed.values as Record<string, string | boolean>;
-}
-
-function usageError(verb: string, message: string, hint = `see forge ${verb} --help`): HarnessError {
-  return new HarnessError('cli_usage', `forge ${verb}: ${message}`, { hint });
+  return parse(verb, args, { ...COMMON, ...options }, 0).values as Record<string, string | boolean>;
 }
 
 interface Target {
