@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, Council, Harness, HarnessError, type RunEvent, Skill } from 'forge-harness';
+import { Agent, Council, Harness, HarnessError, Memory, type RunEvent, Skill } from 'forge-harness';
 import { FakeProviderServer } from 'forge-harness/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -527,6 +527,46 @@ describe('stopping and failed-run accounting', () => {
       inputTokens: 300,
       modelCalls: 2,
     });
+    await harness.stop();
+  });
+});
+
+describe('conversation summaries', () => {
+  it("gives the agent's model the rolling summary of its thread as context", async () => {
+    fake.reset();
+    const memory = new Memory({
+      url: 'memory://',
+      summarize: {
+        every: 2,
+        summarize: async (messages, previous) =>
+          [previous, ...messages.map((m) => `${m.role}: ${m.content}`)].filter(Boolean).join(' | '),
+      },
+    });
+    const harness = new Harness({
+      models: [
+        {
+          id: 'gpt',
+          type: 'openai',
+          api: 'chat',
+          apiKey: 'sk-summary-1234',
+          endpoint: fake.baseUrl('openai'),
+        },
+      ],
+      councils: [
+        new Council({
+          name: 'C',
+          memory,
+          agents: [new Agent({ name: 'A', model: 'gpt', instructions: 'Be brief.' })],
+        }),
+      ],
+    });
+    fake.enqueueReply({ text: 'Noted: order 9001.' });
+    await harness.run('C', 'My order is 9001.');
+    fake.enqueueReply({ text: 'It ships tomorrow.' });
+    await harness.run('C', 'When does it ship?');
+    const second = JSON.stringify(fake.requests[1]?.body);
+    expect(second).toContain('Summary of the conversation so far');
+    expect(second).toContain('user: My order is 9001. | assistant: Noted: order 9001.');
     await harness.stop();
   });
 });

@@ -6,7 +6,7 @@ import { isStepCount, type ModelMessage, streamText, type ToolSet, tool } from '
 import { HarnessError, toHarnessError } from '../errors.ts';
 import { createGatewayModel } from '../gateway/gateway-model.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
-import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
+import type { Memory, MemoryNamespace } from '../memory/index.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { type CallDeps, callLlm } from './call-llm.ts';
@@ -27,7 +27,7 @@ export interface AgentTurn {
   registry: ModelRegistry;
   redactor: Redactor;
   log: EventLog;
-  memory: MemoryStore;
+  memory: Memory;
   tenant: string;
   signal: AbortSignal;
   /** The run's totals: this turn's usage is added to it whether the turn succeeds or fails. */
@@ -58,7 +58,12 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
   const councilNs: MemoryNamespace = { tenant: turn.tenant, council: turn.council };
   log.emit(path, { type: 'agent-start', agent: agent.name, model: agent.model, input: turn.input });
   try {
-    const history = await memory.read(agentNs, { limit: historyWindow, signal });
+    // The thread as context: a rolling summary (when the Memory has a summarize hook) plus the
+    // latest messages after it.
+    const { summary, messages: history } = await memory.context(agentNs, { limit: historyWindow, signal });
+    const instructions = [agent.instructions, summary && `Summary of the conversation so far:\n${summary}`]
+      .filter(Boolean)
+      .join('\n\n');
     const messages: ModelMessage[] = history
       .filter((m) => m.role === 'user' || m.role === 'assistant')
       .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
@@ -84,7 +89,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       maxRetries: 0,
       abortSignal: signal,
       stopWhen: isStepCount(agent.maxSteps ?? 5),
-      ...(agent.instructions ? { instructions: agent.instructions } : {}),
+      ...(instructions ? { instructions } : {}),
       ...(agent.maxTokens === undefined ? {} : { maxOutputTokens: agent.maxTokens }),
       ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
       ...(Object.keys(tools).length ? { tools } : {}),
