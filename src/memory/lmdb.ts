@@ -224,6 +224,10 @@ export async function createLmdbStore(url: string, options: LmdbStoreOptions = {
       noSync: false,
       noMetaSync: false,
       useWritemap: false,
+      // lmdb-js's overlapping sync defers the meta-page flush; after another process is killed
+      // mid-commit, closing the environment then spins forever in mdb_env_sync (seen here, on the
+      // main thread, so no timeout can fire). Plain synchronous commits avoid that path.
+      overlappingSync: false,
       ...(mapSizeBytes === undefined ? {} : { mapSize: mapSizeBytes }),
     };
     db = open(openOptions);
