@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
   VECTOR_CORPUS,
   VECTOR_QUERIES,
 } from './memory-conformance.ts';
+import { killSpawned, track } from './processes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-pglite-'));
 let dirs = 0;
@@ -305,11 +306,7 @@ describe('pglite store', () => {
 });
 
 const childScript = fileURLToPath(new URL('./memory-sql-child.ts', import.meta.url));
-const spawned: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of spawned)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+afterAll(killSpawned);
 
 describe('pglite durability', () => {
   it('keeps an append reported just before the process was killed with SIGKILL', async () => {
@@ -319,7 +316,7 @@ describe('pglite durability', () => {
     const child = spawn(process.execPath, [childScript, 'append-forever', url], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    spawned.push(child);
+    track(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

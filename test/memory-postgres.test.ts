@@ -1,6 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,6 +13,7 @@ import { SQL_SCHEMA_VERSION } from '../src/memory/sql/schema.ts';
 import type { SqlMemoryStore } from '../src/memory/sql/store.ts';
 import type { MemoryMessage } from '../src/memory/store.ts';
 import { describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
+import { freePort } from './processes.ts';
 import { requireServer } from './servers.ts';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
@@ -50,18 +50,6 @@ async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
   );
   if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
   return error;
-}
-
-/** A TCP port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
 }
 
 if (available) {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, Council, Harness, HarnessError, Memory } from 'forge-harness';
 import { afterAll, expect, it } from 'vitest';
-import { exited, freePort, killSpawned, startRedisServer } from './private-redis.ts';
+import { startRedisServer } from './private-redis.ts';
+import { exited, freePort, killSpawned } from './processes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-ready-'));
 afterAll(() => {

@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -28,7 +27,8 @@ import {
 import { createRedisStore, redisNamespaceKeys } from '../src/memory/redis.ts';
 import { resolveNamespace } from '../src/memory/validation.ts';
 import { collect, describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
-import { exited, freePort, killSpawned, startRedisServer, track } from './private-redis.ts';
+import { startRedisServer } from './private-redis.ts';
+import { exited, freePort, killSpawned, lines, track } from './processes.ts';
 import { requireServer } from './servers.ts';
 
 const SHARED = 'redis://127.0.0.1:6379';
@@ -70,12 +70,6 @@ async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
 
 // A failed test must leave no redis-server or child behind.
 afterAll(killSpawned);
-
-/** Reads a child's stdout line by line. */
-function lines(child: ChildProcess): AsyncIterator<string> {
-  if (child.stdout === null) throw new Error('child has no stdout');
-  return createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-}
 
 describe('redis URLs without a server', () => {
   it('registers redis and rediss', () => {

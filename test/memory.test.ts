@@ -1,8 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +27,7 @@ import {
   seededRandom,
   seededVector,
 } from './memory-conformance.ts';
+import { exited, killSpawned, lines, spawnNode } from './processes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-memory-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -386,44 +385,18 @@ describe('sqlite vector recall and export', () => {
   });
 });
 
-/** Reads a child's stdout line by line. */
-function lines(child: ChildProcess): AsyncIterator<string> {
-  if (child.stdout === null) throw new Error('child has no stdout');
-  return createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-}
-
 const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
-
-const spawned: ChildProcess[] = [];
 // A failed test must not leave a child appending forever.
-afterAll(() => {
-  for (const child of spawned)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-function spawnChild(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [childScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  spawned.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  child.on('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL') process.stderr.write(`memory child exited ${code}: ${stderr}\n`);
-  });
-  return child;
-}
-
-async function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  return await new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
+afterAll(killSpawned);
 
 describe('sqlite across processes', () => {
   it('two processes appending 200 messages each get seqs 1..400 with no gap or duplicate', async () => {
     const path = newDbPath();
     const url = `sqlite://${path}`;
-    const children = [spawnChild(['append-many', url, '200']), spawnChild(['append-many', url, '200'])];
+    const children = [
+      spawnNode(childScript, ['append-many', url, '200']),
+      spawnNode(childScript, ['append-many', url, '200']),
+    ];
     const outputs = children.map(lines);
     // Both open the same new file, then start appending together.
     for (const output of outputs) expect((await output.next()).value).toBe('ready');
@@ -450,7 +423,7 @@ describe('sqlite across processes', () => {
   it('keeps an append reported just before the process was killed with SIGKILL', async () => {
     const path = newDbPath();
     const url = `sqlite://${path}`;
-    const child = spawnChild(['append-forever', url]);
+    const child = spawnNode(childScript, ['append-forever', url]);
     const output = lines(child);
     let reported = 0;
     while (reported < 25) {

@@ -1,41 +1,10 @@
 /**
  * A private redis-server per test file, for failure tests that must stop and restart a server
- * (the machine's shared Redis is never touched). Every server and child a file starts is killed
- * by `killSpawned()` in its `afterAll`.
+ * (the machine's shared Redis is never touched). It is tracked: `afterAll(killSpawned)` from
+ * ./processes.ts kills it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-
-const spawned: ChildProcess[] = [];
-
-/** Registers a child process to be killed by {@link killSpawned}. */
-export function track<T extends ChildProcess>(child: T): T {
-  spawned.push(child);
-  return child;
-}
-
-/** Kills every tracked child that is still running. */
-export function killSpawned(): void {
-  for (const child of spawned) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-}
-
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** Resolves when `child` has exited. */
-export async function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise((resolve) => child.once('exit', resolve));
-}
+import { track } from './processes.ts';
 
 /**
  * Starts a private redis-server on `port` that fsyncs every write to an append-only file in `dir`

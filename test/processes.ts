@@ -1,0 +1,61 @@
+/**
+ * Child processes in tests: spawn, read line by line, wait for exit, and kill whatever a test file
+ * started (call `afterAll(killSpawned)`), so a failed test never leaves a server or writer behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+
+const spawned: ChildProcess[] = [];
+
+/** Registers a child process to be killed by {@link killSpawned}. */
+export function track<T extends ChildProcess>(child: T): T {
+  spawned.push(child);
+  return child;
+}
+
+/** Kills every tracked child that is still running. */
+export function killSpawned(): void {
+  for (const child of spawned) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Runs `node script ...args` with piped stdio, tracked; its stderr is printed if it exits with an
+ * error other than the SIGKILL a test sends.
+ */
+export function spawnNode(script: string, args: string[]): ChildProcess {
+  const child = track(spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL')
+      process.stderr.write(`child ${script} exited ${code}: ${stderr}\n`);
+  });
+  return child;
+}
+
+/** A child's stdout, line by line. */
+export function lines(child: ChildProcess): AsyncIterator<string> {
+  if (child.stdout === null) throw new Error('child has no stdout');
+  return createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+}
+
+/** Resolves with the exit code once `child` has exited (null when killed by a signal). */
+export async function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  return await new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
