@@ -305,7 +305,7 @@ describe('pglite store', () => {
   });
 });
 
-const childScript = fileURLToPath(new URL('./memory-sql-child.ts', import.meta.url));
+const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
 afterAll(killSpawned);
 
 describe('pglite durability', () => {

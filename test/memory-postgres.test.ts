@@ -209,7 +209,7 @@ if (available) {
     });
   });
 
-  const childScript = fileURLToPath(new URL('./memory-sql-child.ts', import.meta.url));
+  const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
   const spawned: ChildProcess[] = [];
   afterAll(() => {
     for (const child of spawned)
