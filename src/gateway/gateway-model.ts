@@ -21,7 +21,7 @@ import type { HarnessError } from '../errors.ts';
 import type { Redactor } from '../models/credentials.ts';
 import { costUsd, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
 import { assertFitsContext } from '../prompt/tokens.ts';
-import type { EventLog, Usage } from '../runtime/events.ts';
+import type { EventLog, RunEventBody, Usage } from '../runtime/events.ts';
 import { toProviderError } from './provider-error.ts';
 
 export interface GatewayModelOptions {
@@ -31,21 +31,70 @@ export interface GatewayModelOptions {
   /** Where to emit model-call events; omit for a silent call. */
   log?: EventLog;
   path?: readonly string[];
-  /** Accumulates usage of every attempt (a failed attempt costs nothing we can see). */
-  usage?: Usage;
+  /** Accumulators charged with the usage of every call (a failed attempt costs nothing we can see). */
+  charge?: readonly Usage[];
   redactor?: Redactor;
+  /**
+   * Queue events until {@link GatewayModel.flush}. The AI SDK reads a stream ahead of its
+   * consumer; a consumer that interleaves its own events (step, token) flushes as it goes, so
+   * the log stays in the order things happened to it.
+   */
+  deferEvents?: boolean;
 }
 
 /** The gateway model plus which registry model answered last. */
 export interface GatewayModel extends LanguageModelV4 {
   readonly answeredBy: () => string | undefined;
+  /**
+   * Emits queued events in order: `call-start` stops before the next `model-call-finish`,
+   * `call-finish` stops right after it, `all` empties the queue.
+   */
+  flush(upTo: FlushMode): void;
 }
 
+export type FlushMode = 'call-start' | 'call-finish' | 'all';
+
+/** Parts that are output: once one has gone to the caller, the stream can no longer fall back. */
+const silentParts = new Set([
+  'stream-start',
+  'response-metadata',
+  'text-start',
+  'reasoning-start',
+  'raw',
+  'ping',
+]);
+
 export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
-  const { registry, chain, log, usage, redactor } = options;
+  const { registry, chain, log, redactor } = options;
   const path = options.path ?? [];
+  const charge = options.charge ?? [];
   let answeredBy: string | undefined;
   const first = registry.entry(chain[0] ?? '');
+  const queue: RunEventBody[] = [];
+  const emit = (body: RunEventBody) => {
+    if (!log) return;
+    if (options.deferEvents) queue.push(body);
+    else log.emit(path, body);
+  };
+  const flush = (upTo: FlushMode) => {
+    if (!log) return;
+    while (queue.length > 0) {
+      const body = queue[0] as RunEventBody;
+      if (upTo === 'call-start' && body.type === 'model-call-finish') return;
+      queue.shift();
+      log.emit(path, body);
+      if (upTo === 'call-finish' && body.type === 'model-call-finish') return;
+    }
+  };
+  const typeOf = (id: string) => (registry.has(id) ? registry.entry(id).type : 'unknown');
+  const callError = (id: string, provider: string, failure: HarnessError, started: number) =>
+    emit({
+      type: 'model-call-error',
+      model: id,
+      provider,
+      error: { code: failure.code, message: failure.message, isRetryable: failure.isRetryable },
+      latencyMs: Date.now() - started,
+    });
 
   function warn(resolved: ResolvedModel, warnings: readonly SharedV4Warning[] | undefined): void {
     if (!log || !warnings || warnings.length === 0) return;
@@ -60,13 +109,13 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     const input = u.inputTokens.total ?? 0;
     const output = u.outputTokens.total ?? 0;
     const cost = costUsd(resolved.entry, input, output);
-    if (usage) {
+    for (const usage of charge) {
       usage.inputTokens += input;
       usage.outputTokens += output;
       usage.costUsd += cost;
       usage.modelCalls += 1;
     }
-    log?.emit(path, {
+    emit({
       type: 'model-call-finish',
       model: resolved.entry.id,
       provider: resolved.model.provider,
@@ -96,7 +145,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
           prompt: promptText(call.prompt),
         });
-        log?.emit(path, {
+        emit({
           type: 'model-call-start',
           model: id,
           provider: resolved.model.provider,
@@ -108,19 +157,12 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         return result;
       } catch (error) {
         const failure = toProviderError(error, id, redactor, call.abortSignal);
-        log?.emit(path, {
-          type: 'model-call-error',
-          model: id,
-          provider: resolved?.model.provider ?? registry.entry(id).type,
-          error: { code: failure.code, message: failure.message, isRetryable: failure.isRetryable },
-          latencyMs: Date.now() - started,
-        });
+        callError(id, resolved?.model.provider ?? typeOf(id), failure, started);
         // Abort is terminal: never fall back, never retry.
         if (failure.code === 'aborted') throw failure;
         lastError = failure;
         const next = chain[i + 1];
-        if (next !== undefined)
-          log?.emit(path, { type: 'model-fallback', from: id, to: next, reason: failure.message });
+        if (next !== undefined) emit({ type: 'model-fallback', from: id, to: next, reason: failure.message });
       }
     }
     throw lastError;
@@ -132,6 +174,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     modelId: first.id,
     supportedUrls: {},
     answeredBy: () => answeredBy,
+    flush,
     doGenerate(call): Promise<LanguageModelV4GenerateResult> {
       return attempt(call, false, async (resolved, started) => {
         const result = await resolved.model.doGenerate(withDefaults(call, resolved));
@@ -143,17 +186,57 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     doStream(call): Promise<LanguageModelV4StreamResult> {
       return attempt(call, true, async (resolved, started) => {
         const result = await resolved.model.doStream(withDefaults(call, resolved));
-        // Failures after this point end the stream; it is never replayed on another model.
-        const counted = result.stream.pipeThrough(
-          new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
-            transform(part, controller) {
-              if (part.type === 'stream-start') warn(resolved, part.warnings);
-              else if (part.type === 'finish') account(resolved, part.usage, started);
-              controller.enqueue(part);
-            },
-          }),
-        );
-        return { ...result, stream: counted };
+        const reader = result.stream.getReader();
+        const id = resolved.entry.id;
+        const pass = (part: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
+          if (part.type === 'stream-start') warn(resolved, part.warnings);
+          else if (part.type === 'finish') account(resolved, part.usage, started);
+          return part;
+        };
+        // Read ahead to the first output part: a failure before it (refused, cut, error part)
+        // still falls back, because nothing has reached the caller yet.
+        const head: LanguageModelV4StreamPart[] = [];
+        for (;;) {
+          const next = await reader.read().catch(async (error: unknown) => {
+            await reader.cancel().catch(() => {});
+            throw error;
+          });
+          if (next.done) break;
+          if (next.value.type === 'error') {
+            await reader.cancel().catch(() => {});
+            throw next.value.error;
+          }
+          head.push(next.value);
+          if (!silentParts.has(next.value.type)) break;
+        }
+        // From here on a failure ends this stream with a typed error part; it is never
+        // replayed on another model.
+        const fail = (
+          controller: ReadableStreamDefaultController<LanguageModelV4StreamPart>,
+          error: unknown,
+        ) => {
+          const failure = toProviderError(error, id, redactor, call.abortSignal);
+          callError(id, resolved.model.provider, failure, started);
+          controller.enqueue({ type: 'error', error: failure });
+          controller.close();
+        };
+        const stream = new ReadableStream<LanguageModelV4StreamPart>({
+          start(controller) {
+            for (const part of head) controller.enqueue(pass(part));
+          },
+          async pull(controller) {
+            try {
+              const next = await reader.read();
+              if (next.done) controller.close();
+              else if (next.value.type === 'error') fail(controller, next.value.error);
+              else controller.enqueue(pass(next.value));
+            } catch (error) {
+              fail(controller, error);
+            }
+          },
+          cancel: (reason) => reader.cancel(reason),
+        });
+        return { ...result, stream };
       });
     },
   };

@@ -68,4 +68,15 @@ describe('HealthMonitor', () => {
     expect(report.probes[0]).toMatchObject({ status: 'down', detail: 'timed out after 500 ms' });
     expect(aborted).toBe(true);
   });
+
+  it('keeps running and calls every listener when one of them throws', async () => {
+    const monitor = new HealthMonitor([probe('db', ['down'])]);
+    const heard: string[] = [];
+    monitor.onChange(() => {
+      throw new Error('listener bug');
+    });
+    monitor.onChange(({ probe: r }) => heard.push(r.status));
+    await expect(monitor.check()).resolves.toMatchObject({ ready: false });
+    expect(heard).toEqual(['down']);
+  });
 });

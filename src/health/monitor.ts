@@ -67,8 +67,9 @@ export class HealthMonitor {
   /** Checks now and on every interval until `stop()`. The timer does not keep the process alive. */
   start(): void {
     if (this.#timer) return;
-    void this.check();
-    this.#timer = setInterval(() => void this.check(), this.#intervalMs);
+    // A round never rejects (listeners are isolated below); the catch is a last guard for the timer.
+    this.check().catch(() => {});
+    this.#timer = setInterval(() => this.check().catch(() => {}), this.#intervalMs);
     this.#timer.unref();
   }
 
@@ -132,7 +133,13 @@ export class HealthMonitor {
     };
     this.#results.set(probe.name, result);
     if (previous?.status !== result.status) {
-      for (const listener of this.#listeners) listener({ probe: result, previous: previous?.status });
+      for (const listener of this.#listeners) {
+        try {
+          listener({ probe: result, previous: previous?.status });
+        } catch {
+          // A failing listener must not stop the monitor or the other listeners.
+        }
+      }
     }
   }
 }

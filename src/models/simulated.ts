@@ -55,8 +55,8 @@ export function createSimulatedModel(options: SimulatedModelOptions): LanguageMo
     for (const rule of rules) {
       if (rule.re.test(view.lastUser)) {
         const text = rule.reply
-          .replaceAll('{{input}}', view.lastUser)
-          .replaceAll('{{agent}}', view.systemFirstLine);
+          .replaceAll('{{input}}', () => view.lastUser)
+          .replaceAll('{{agent}}', () => view.systemFirstLine);
         return { content: [{ type: 'text', text }], finish: 'stop' };
       }
     }

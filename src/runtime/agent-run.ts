@@ -74,12 +74,16 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       chain: [agent.model, ...(agent.fallback ?? [])],
       log,
       path,
-      usage,
+      charge: [usage],
       redactor: turn.redactor,
+      deferEvents: true,
     });
-    const deps: CallDeps = { registry: turn.registry, redactor: turn.redactor, log, path };
+    const deps: CallDeps = { registry: turn.registry, redactor: turn.redactor, log, path, usage };
     const reported = new Set<string>();
-    const tools = toolsFor(turn, councilNs, deps, usage, reported);
+    // An aborted skill stops the turn at once (no further model call), through the stream's signal.
+    const stopTurn = new AbortController();
+    const skillAbort: { error?: HarnessError; stop: AbortController } = { stop: stopTurn };
+    const tools = toolsFor(turn, councilNs, deps, reported, skillAbort);
 
     let failure: unknown;
     let step = 0;
@@ -87,7 +91,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       model: gateway,
       messages,
       maxRetries: 0,
-      abortSignal: signal,
+      abortSignal: AbortSignal.any([signal, stopTurn.signal]),
       stopWhen: isStepCount(agent.maxSteps ?? 5),
       ...(instructions ? { instructions } : {}),
       ...(agent.maxTokens === undefined ? {} : { maxOutputTokens: agent.maxTokens }),
@@ -99,10 +103,16 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     });
     let stepText = '';
     for await (const part of result.fullStream) {
+      // Model-call events wait for their place among the step and token events (see deferEvents):
+      // a call starts after its step-start and finishes before its step-finish.
+      if (part.type === 'finish-step') gateway.flush('call-finish');
+      else if (part.type === 'error') gateway.flush('all');
+      else if (part.type !== 'start' && part.type !== 'start-step') gateway.flush('call-start');
       if (part.type === 'start-step') {
         step++;
         stepText = '';
         log.emit(path, { type: 'step-start', step });
+        gateway.flush('call-start');
       } else if (part.type === 'text-delta') {
         stepText += part.text;
         log.emit(path, { type: 'token-delta', delta: part.text });
@@ -122,6 +132,8 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         failure = part.error;
       }
     }
+    gateway.flush('all');
+    if (skillAbort.error) throw skillAbort.error;
     if (failure !== undefined) {
       const error = toProviderError(unwrapRetry(failure), agent.model, turn.redactor, signal);
       log.emit(path, { type: 'step-error', step, error: eventError(error) });
@@ -130,7 +142,18 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     signal.throwIfAborted();
     const output = (await result.text).trim();
     const maxSteps = agent.maxSteps ?? 5;
-    if ((await result.finishReason) === 'tool-calls') {
+    const finishReason = await result.finishReason;
+    if (finishReason === 'length') {
+      throw new HarnessError(
+        'limit_exceeded',
+        `agent "${agent.name}" hit its output token limit mid-answer`,
+        {
+          hint: 'raise max_tokens for this agent (or max_output_tokens of its model), or ask for a shorter answer',
+          details: { limit: 'max_tokens', value: agent.maxTokens ?? null, partialOutput: output },
+        },
+      );
+    }
+    if (finishReason === 'tool-calls') {
       // The loop ended on max_steps while the model still wanted tools: fail loudly, keep the partial output.
       throw new HarnessError(
         'limit_exceeded',
@@ -152,9 +175,13 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     });
     return { output, model: gateway.answeredBy() ?? agent.model, usage };
   } catch (error) {
+    // Failures that are not ours yet (a stream the AI SDK could not read, say) come from the
+    // provider side: map them like provider errors, with secrets redacted.
     const e = signal.aborted
       ? new HarnessError('aborted', `agent "${agent.name}" was aborted`, { cause: signal.reason })
-      : toHarnessError(error);
+      : HarnessError.isInstance(error)
+        ? error
+        : toProviderError(unwrapRetry(error), agent.model, turn.redactor, signal);
     log.emit(path, { type: 'agent-error', agent: agent.name, error: eventError(e) });
     throw e;
   } finally {
@@ -177,8 +204,8 @@ function toolsFor(
   turn: AgentTurn,
   councilNs: MemoryNamespace,
   deps: CallDeps,
-  usage: Usage,
   reported: Set<string>,
+  skillAbort: { error?: HarnessError; stop: AbortController },
 ): ToolSet {
   const tools: ToolSet = {};
   for (const skill of turn.skills) {
@@ -200,21 +227,16 @@ function toolsFor(
           namespace: councilNs,
           idempotencyKey: `${turn.runId}/${turn.path.join('/')}/${toolCallId}`,
           signal,
-          callLlm: async (options) => {
-            const result = await callLlm(deps, {
+          // deps.usage charges the turn with every call, including ones that then fail.
+          callLlm: (options) =>
+            callLlm(deps, {
               ...options,
               model: options.model ?? turn.agent.model,
               ...(options.model === undefined && turn.agent.fallback
                 ? { fallback: turn.agent.fallback }
                 : {}),
               signal: options.signal ?? signal,
-            });
-            usage.inputTokens += result.usage.inputTokens;
-            usage.outputTokens += result.usage.outputTokens;
-            usage.costUsd += result.usage.costUsd;
-            usage.modelCalls += result.usage.modelCalls;
-            return result;
-          },
+            }),
         };
         try {
           const output = await skill.run(input as never, context);
@@ -235,8 +257,13 @@ function toolsFor(
             error: eventError(e),
             durationMs: Date.now() - started,
           });
-          if (e.code === 'aborted') throw e;
-          // The model sees the failure and can recover; the run goes on.
+          // An aborted skill ends the turn (abort is terminal); the AI SDK would hand a thrown
+          // error back to the model, so it is recorded and raised once the stream ends.
+          if (e.code === 'aborted') {
+            skillAbort.error = e;
+            skillAbort.stop.abort(e);
+          }
+          // Otherwise the model sees the failure and can recover; the run goes on.
           return { error: { code: e.code, message: e.message } };
         }
       },

@@ -55,6 +55,8 @@ export interface CallDeps {
   redactor?: Redactor;
   log?: EventLog;
   path?: readonly string[];
+  /** Also charged with every model call's usage, even when the call then fails (e.g. a skill's turn). */
+  usage?: Usage;
 }
 
 interface Prepared {
@@ -83,7 +85,7 @@ function prepare(deps: CallDeps, options: CallLlmOptions): Prepared {
   const gateway = createGatewayModel({
     registry: deps.registry,
     chain: [options.model, ...(options.fallback ?? [])],
-    usage,
+    charge: deps.usage ? [usage, deps.usage] : [usage],
     ...(deps.log === undefined ? {} : { log: deps.log, path: deps.path ?? [] }),
     ...(deps.redactor === undefined ? {} : { redactor: deps.redactor }),
   });
@@ -143,6 +145,8 @@ export function streamLlm(deps: CallDeps, options: CallLlmOptions): StreamLlmRes
   const textStream = (async function* () {
     for await (const delta of result.textStream) yield delta;
     if (failure !== undefined) throw unwrap(failure, options, deps);
+    // An abort ends the AI SDK stream quietly; for our callers it is terminal and typed.
+    if (options.signal?.aborted) throw unwrap(options.signal.reason, options, deps);
   })();
   const settled = (async (): Promise<CallLlmResult> => {
     try {

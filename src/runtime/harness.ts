@@ -62,7 +62,7 @@ export class Harness {
   readonly health = new HealthMonitor();
   readonly #councils = new Map<string, Council>();
   /** Per council: its memory as agents and skills see it (with the embedder when it has one). */
-  readonly #memories = new Map<Council, Memory>();
+  readonly #memories = new WeakMap<Council, Memory>();
   readonly #redactor = new Redactor();
   readonly #defaultMemory: Memory;
   readonly #tenant: string;
@@ -195,8 +195,9 @@ export class Harness {
         hint: 'create a new Harness',
       });
     }
-    const ci = [...this.#councils.keys()].indexOf(council.name);
-    const at = (...path: Array<string | number>) => ['councils', ci, ...path];
+    const ci = [...this.#councils.values()].indexOf(council);
+    // Locations point into the config file only for councils it defined.
+    const at = (...path: Array<string | number>) => (ci < 0 ? undefined : ['councils', ci, ...path]);
     for (const [ai, agent] of council.agents.entries()) {
       for (const [fi, id] of [agent.model, ...(agent.spec.fallback ?? [])].entries()) {
         const where = at('agents', ai, ...(fi === 0 ? ['model'] : ['fallback', fi - 1]));
@@ -280,9 +281,9 @@ export class Harness {
     this.#stopped = true;
     this.#started = undefined;
     this.health.stop();
-    const memories = new Set<Memory>([this.#defaultMemory, ...this.#memories.values()]);
+    // Closing the base memories is enough: an embedding wrapper closes what it wraps.
+    const memories = new Set<Memory>([this.#defaultMemory]);
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
-    this.#memories.clear();
     await Promise.all([...memories].map((m) => m.close()));
   }
 
@@ -319,9 +320,11 @@ export class Harness {
           hint: 'pass the request text to run()',
         });
       }
-      const council = typeof councilRef === 'string' ? this.council(councilRef) : this.addCouncil(councilRef);
+      // A Council object passed here runs as it is: it is not registered, so it neither replaces a
+      // configured council of the same name nor stays referenced after the run.
+      const council = typeof councilRef === 'string' ? this.council(councilRef) : councilRef;
       const tenant = options.tenant ?? this.#tenant;
-      await this.#prepare(council, tenant);
+      await untilAborted(this.#prepare(council, tenant), signal);
       this.health.start();
       const memory = this.memoryOf(council);
       let current = input;
@@ -387,8 +390,8 @@ export class Harness {
     return this.#redactor.redact(text);
   }
 
-  #locate(error: HarnessError, path: Array<string | number>): HarnessError {
-    if (!this.#source || error.location) return error;
+  #locate(error: HarnessError, path: Array<string | number> | undefined): HarnessError {
+    if (!this.#source || error.location || path === undefined) return error;
     return new HarnessError(error.code, error.message, {
       cause: error.cause,
       isRetryable: error.isRetryable,
@@ -397,6 +400,25 @@ export class Harness {
       location: this.#source.locate(path),
     });
   }
+}
+
+/** `promise`, or an `aborted` error as soon as `signal` fires (the promise itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function configOptions(options: Pick<HarnessOptions, 'skills' | 'env'>) {
