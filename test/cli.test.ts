@@ -195,3 +195,18 @@ describe('forge CLI output edge cases', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('the installed binary entry', () => {
+  it('src/cli/bin.ts runs the CLI on Node 24', async () => {
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['--conditions=forge-source', 'src/cli/bin.ts', '--version'],
+        { cwd: root },
+        (e, stdout) => (e ? reject(e) : resolve(stdout)),
+      ),
+    );
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

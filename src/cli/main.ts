@@ -68,7 +68,8 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) {
+/** Runs `forge` as a process: stdio, Ctrl-C as abort, EPIPE-safe stdout, exit code. */
+export async function runMain(): Promise<void> {
   // `forge run --json | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
@@ -94,3 +95,5 @@ if (isMain()) {
   );
   process.exitCode = code;
 }
+
+if (isMain()) await runMain();
