@@ -10,11 +10,12 @@
  */
 
 /** The servers integration tests may need. */
-export type ServerName = 'redis' | 'postgres';
+export type ServerName = 'redis' | 'postgres' | 'redis-server';
 
 const WHERE: Record<ServerName, string> = {
   redis: 'Redis on 127.0.0.1:6379 (e.g. `redis-server --port 6379`)',
   postgres: 'PostgreSQL on 127.0.0.1:5432 (user postgres, database test, trust auth)',
+  'redis-server': 'the redis-server program on PATH (Debian package redis-server), for private instances',
 };
 
 /**
