@@ -9,6 +9,8 @@ export {
   type HarnessErrorOptions,
   type SourceLocation,
 } from './errors.ts';
+export { classifyFailure, type Failure, type FailureKind } from './gateway/classify.ts';
+export { defaultRetryPolicy, type RetryPolicy } from './gateway/gateway-model.ts';
 export {
   createMemoryProbe,
   HealthMonitor,

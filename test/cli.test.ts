@@ -127,7 +127,8 @@ describe('forge CLI', () => {
     try {
       const faulted = await fetch(`${url}/_control/faults`, {
         method: 'POST',
-        body: JSON.stringify({ status: 500, times: 1 }),
+        // One failure plus the two retries: then the chain falls back.
+        body: JSON.stringify({ status: 500, times: 3 }),
       });
       expect(faulted.status).toBeLessThan(300);
       await fetch(`${url}/_control/replies`, {
@@ -155,7 +156,7 @@ describe('forge CLI', () => {
       expect(r.stdout).toContain('falling back from gpt-4o to backup');
       expect(r.stdout).toContain('Refund approved.');
       const counters = (await (await fetch(`${url}/_control/counters`)).json()) as { total: number };
-      expect(counters.total).toBe(2);
+      expect(counters.total).toBe(4);
     } finally {
       expect(await server.stop()).toBe(0);
     }

@@ -55,7 +55,8 @@ const council = (
 
 describe('streams and fallback', () => {
   it('a stream cut before any output falls back to the next model', async () => {
-    fake.injectFault({ cutAfterChunks: 0, match: { model: 'p' } });
+    // Cut on the first try and on both retries, so the chain moves on.
+    fake.injectFault({ cutAfterChunks: 0, times: 3, match: { model: 'p' } });
     const harness = new Harness({ models: models(), councils: [council({ fallback: ['backup'] })] });
     const run = harness.run('C', 'hello world');
     const result = await run;
@@ -112,7 +113,7 @@ describe('streams and fallback', () => {
       run: async (_input, context) =>
         (await context.callLlm({ model: 'primary', fallback: ['typo-model', 'backup'], prompt: 'q' })).model,
     });
-    fake.injectFault({ status: 503, match: { model: 'p' } });
+    fake.injectFault({ status: 503, times: 3, match: { model: 'p' } });
     fake.enqueueReply({ toolCalls: [{ name: 'Ask', args: {} }] }, { model: 'b' });
     fake.enqueueReply({ text: 'done' }, { model: 'b' });
     const harness = new Harness({

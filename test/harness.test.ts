@@ -162,7 +162,8 @@ describe('Harness.run', () => {
       events
         .filter((e) => e.type === 'model-call-error')
         .map((e) => (e.type === 'model-call-error' ? e.model : '')),
-    ).toEqual(['a', 'b']);
+    ).toEqual(['a', 'a', 'a', 'b', 'b', 'b']); // each model is tried three times (two retries)
+    expect(events.filter((e) => e.type === 'model-retry')).toHaveLength(4);
     expect(events.at(-1)?.type).toBe('run-error');
     const all = JSON.stringify(events) + JSON.stringify(result.error?.toJSON());
     expect(all).not.toContain('sk-test-aaaa-1111');

@@ -53,6 +53,8 @@ describe.each(cases)('provider type $name', ({ family, entry }) => {
         { ...entry(fake.baseUrl(family)), pricePerMtok: { input: 1, output: 2 }, contextWindow: 100_000 },
       ],
       memory: 'memory://',
+      // These tests look at single calls and their errors; retries are tested in gateway-retry.test.ts.
+      retry: { maxRetries: 0 },
     });
 
   it('generates text, with usage and cost', async () => {

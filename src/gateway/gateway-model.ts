@@ -7,6 +7,8 @@
  * says the prompt might not fit), one provider call, and usage bookkeeping. No timers, no
  * AbortController.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   LanguageModelV4,
   LanguageModelV4CallOptions,
@@ -17,7 +19,7 @@ import type {
   LanguageModelV4Usage,
   SharedV4Warning,
 } from '@ai-sdk/provider';
-import type { HarnessError } from '../errors.ts';
+import { HarnessError } from '../errors.ts';
 import type { Redactor } from '../models/credentials.ts';
 import { costUsd, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
 import { assertFitsContext } from '../prompt/tokens.ts';
@@ -40,6 +42,44 @@ export interface GatewayModelOptions {
    * the log stays in the order things happened to it.
    */
   deferEvents?: boolean;
+  /** Retries of one model before falling back (default {@link defaultRetryPolicy}). */
+  retry?: Partial<RetryPolicy>;
+}
+
+/**
+ * How a model is retried before the chain falls back: only failures whose kind can heal
+ * (rate limit, overload, 5xx, timeout, network — never 400/401/403/404/422, never after a
+ * stream's first output, never on abort), waiting what the provider asked for (Retry-After and
+ * rate-limit reset headers) or else an exponential backoff with full jitter.
+ */
+export interface RetryPolicy {
+  /** Retries per model after its first attempt (default 2; 0 turns retries off). */
+  maxRetries: number;
+  /** First backoff cap, ms (default 250); doubles each retry. */
+  baseDelayMs: number;
+  /** Longest wait, ms (default 8000). A provider asking for longer is not waited for: fall back. */
+  maxDelayMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { maxRetries: 2, baseDelayMs: 250, maxDelayMs: 8000 };
+
+/** The wait before the next retry, or undefined when this failure should not be retried. */
+export function retryDelay(failure: HarnessError, retry: number, policy: RetryPolicy): number | undefined {
+  if (!failure.isRetryable || retry >= policy.maxRetries) return undefined;
+  const asked = failure.details.retryAfterMs;
+  if (typeof asked === 'number') return asked <= policy.maxDelayMs ? asked : undefined;
+  return Math.round(Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry));
+}
+
+/** Waits `ms`; an abort ends the wait with a terminal `aborted` error. */
+async function pause(ms: number, signal: AbortSignal | undefined, modelId: string): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : {});
+  } catch (error) {
+    throw new HarnessError('aborted', `the call to model "${modelId}" was aborted while waiting to retry`, {
+      cause: signal?.reason ?? error,
+    });
+  }
 }
 
 /** The gateway model plus which registry model answered last. */
@@ -68,6 +108,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
   const { registry, chain, log, redactor } = options;
   const path = options.path ?? [];
   const charge = options.charge ?? [];
+  const retryPolicy = { ...defaultRetryPolicy, ...options.retry };
   let answeredBy: string | undefined;
   const first = registry.entry(chain[0] ?? '');
   const queue: RunEventBody[] = [];
@@ -132,37 +173,46 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     invoke: (resolved: ResolvedModel, started: number) => Promise<T>,
   ): Promise<T> {
     let lastError: HarnessError | undefined;
+    let attempts = 0;
     for (const [i, id] of chain.entries()) {
-      const started = Date.now();
-      let resolved: ResolvedModel | undefined;
-      try {
-        resolved = registry.resolve(id);
-        const { entry } = resolved;
-        const maxOutputTokens = call.maxOutputTokens ?? entry.maxOutputTokens;
-        assertFitsContext({
-          model: entry.id,
-          contextWindow: entry.contextWindow,
-          ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
-          prompt: promptText(call.prompt),
-        });
-        emit({
-          type: 'model-call-start',
-          model: id,
-          provider: resolved.model.provider,
-          attempt: i + 1,
-          stream,
-        });
-        const result = await invoke(resolved, started);
-        answeredBy = id;
-        return result;
-      } catch (error) {
-        const failure = toProviderError(error, id, redactor, call.abortSignal);
-        callError(id, resolved?.model.provider ?? typeOf(id), failure, started);
-        // Abort is terminal: never fall back, never retry.
-        if (failure.code === 'aborted') throw failure;
-        lastError = failure;
-        const next = chain[i + 1];
-        if (next !== undefined) emit({ type: 'model-fallback', from: id, to: next, reason: failure.message });
+      for (let retry = 0; ; retry++) {
+        const started = Date.now();
+        let resolved: ResolvedModel | undefined;
+        try {
+          resolved = registry.resolve(id);
+          const { entry } = resolved;
+          const maxOutputTokens = call.maxOutputTokens ?? entry.maxOutputTokens;
+          assertFitsContext({
+            model: entry.id,
+            contextWindow: entry.contextWindow,
+            ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+            prompt: promptText(call.prompt),
+          });
+          emit({
+            type: 'model-call-start',
+            model: id,
+            provider: resolved.model.provider,
+            attempt: ++attempts,
+            stream,
+          });
+          const result = await invoke(resolved, started);
+          answeredBy = id;
+          return result;
+        } catch (error) {
+          const failure = toProviderError(error, id, redactor, call.abortSignal);
+          callError(id, resolved?.model.provider ?? typeOf(id), failure, started);
+          // Abort is terminal: never fall back, never retry.
+          if (failure.code === 'aborted') throw failure;
+          lastError = failure;
+          const delayMs = retryDelay(failure, retry, retryPolicy);
+          if (delayMs === undefined) break;
+          emit({ type: 'model-retry', model: id, attempt: retry + 2, delayMs, reason: failure.message });
+          await pause(delayMs, call.abortSignal, id);
+        }
+      }
+      const next = chain[i + 1];
+      if (next !== undefined && lastError) {
+        emit({ type: 'model-fallback', from: id, to: next, reason: lastError.message });
       }
     }
     throw lastError;

@@ -4,7 +4,7 @@
  */
 import { isStepCount, type ModelMessage, streamText, type ToolSet, tool } from 'ai';
 import { HarnessError, toHarnessError } from '../errors.ts';
-import { createGatewayModel } from '../gateway/gateway-model.ts';
+import { createGatewayModel, type RetryPolicy } from '../gateway/gateway-model.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
 import type { Memory, MemoryNamespace } from '../memory/index.ts';
 import type { Redactor } from '../models/credentials.ts';
@@ -32,6 +32,7 @@ export interface AgentTurn {
   signal: AbortSignal;
   /** The run's totals: this turn's usage is added to it whether the turn succeeds or fails. */
   runUsage: Usage;
+  retry?: Partial<RetryPolicy>;
 }
 
 export interface AgentTurnResult {
@@ -77,8 +78,16 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       charge: [usage],
       redactor: turn.redactor,
       deferEvents: true,
+      ...(turn.retry === undefined ? {} : { retry: turn.retry }),
     });
-    const deps: CallDeps = { registry: turn.registry, redactor: turn.redactor, log, path, usage };
+    const deps: CallDeps = {
+      registry: turn.registry,
+      redactor: turn.redactor,
+      log,
+      path,
+      usage,
+      ...(turn.retry === undefined ? {} : { retry: turn.retry }),
+    };
     const reported = new Set<string>();
     // An aborted skill stops the turn at once (no further model call), through the stream's signal.
     const stopTurn = new AbortController();

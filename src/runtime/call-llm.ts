@@ -6,7 +6,7 @@
 import { generateText, InvalidPromptError, Output, streamText } from 'ai';
 import type { z } from 'zod';
 import { HarnessError } from '../errors.ts';
-import { createGatewayModel, type GatewayModel } from '../gateway/gateway-model.ts';
+import { createGatewayModel, type GatewayModel, type RetryPolicy } from '../gateway/gateway-model.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
@@ -57,6 +57,7 @@ export interface CallDeps {
   path?: readonly string[];
   /** Also charged with every model call's usage, even when the call then fails (e.g. a skill's turn). */
   usage?: Usage;
+  retry?: Partial<RetryPolicy>;
 }
 
 interface Prepared {
@@ -86,6 +87,7 @@ function prepare(deps: CallDeps, options: CallLlmOptions): Prepared {
     registry: deps.registry,
     chain: [options.model, ...(options.fallback ?? [])],
     charge: deps.usage ? [usage, deps.usage] : [usage],
+    ...(deps.retry === undefined ? {} : { retry: deps.retry }),
     ...(deps.log === undefined ? {} : { log: deps.log, path: deps.path ?? [] }),
     ...(deps.redactor === undefined ? {} : { redactor: deps.redactor }),
   });

@@ -55,6 +55,8 @@ export type RunEventBody =
     }
   | { type: 'model-call-error'; model: string; provider: string; error: EventError; latencyMs: number }
   | { type: 'model-fallback'; from: string; to: string; reason: string }
+  /** The same model is tried again after `delayMs` (the provider's Retry-After, or backoff). */
+  | { type: 'model-retry'; model: string; attempt: number; delayMs: number; reason: string }
   /** The provider accepted the call but ignored or adapted a setting (e.g. an unsupported option). */
   | { type: 'model-warning'; model: string; warnings: string[] }
   | { type: 'tool-call-start'; tool: string; toolCallId: string; input: unknown }

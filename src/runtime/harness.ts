@@ -6,6 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
+import type { RetryPolicy } from '../gateway/gateway-model.ts';
 import { createMemoryProbe, HealthMonitor } from '../health/index.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
@@ -15,6 +16,7 @@ import type { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
 import { eventError, runAgentTurn } from './agent-run.ts';
 import { builtinSkills } from './builtin-skills.ts';
 import {
+  type CallDeps,
   type CallLlmOptions,
   type CallLlmResult,
   callLlm,
@@ -45,6 +47,8 @@ export interface HarnessOptions {
   telemetry?: OpenTelemetryExporter;
   /** Tenant used for memory namespaces when a run names none (default `default`). */
   tenant?: string;
+  /** How a failing model is retried before falling back (default: 2 retries, Retry-After honoured). */
+  retry?: Partial<RetryPolicy>;
 }
 
 export interface RunOptions {
@@ -66,6 +70,7 @@ export class Harness {
   readonly #redactor = new Redactor();
   readonly #defaultMemory: Memory;
   readonly #tenant: string;
+  readonly #deps: CallDeps;
   readonly #source: LoadedConfig | undefined;
   #started: Promise<void> | undefined;
   readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
@@ -96,6 +101,11 @@ export class Harness {
     this.#defaultMemory = Memory.from(options.memory ?? process.env.FORGE_MEMORY_URL ?? defaultMemoryUrl);
     this.telemetry = options.telemetry;
     this.#tenant = options.tenant ?? 'default';
+    this.#deps = {
+      registry: this.registry,
+      redactor: this.#redactor,
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+    };
   }
 
   /** Loads a `councils.yaml` (models + councils) and builds a harness from it. */
@@ -336,6 +346,7 @@ export class Harness {
         );
         const turn = await runAgentTurn({
           runUsage: usage,
+          ...(this.#deps.retry === undefined ? {} : { retry: this.#deps.retry }),
           runId: log.runId,
           council: council.name,
           agent: agent.spec,
@@ -377,12 +388,12 @@ export class Harness {
 
   /** One model call through the gateway, for use inside skills or on its own. */
   callLlm(options: CallLlmOptions): Promise<CallLlmResult> {
-    return callLlm({ registry: this.registry, redactor: this.#redactor }, options);
+    return callLlm(this.#deps, options);
   }
 
   /** One streaming model call through the same path as {@link callLlm}. */
   streamLlm(options: CallLlmOptions): StreamLlmResult {
-    return streamLlm({ registry: this.registry, redactor: this.#redactor }, options);
+    return streamLlm(this.#deps, options);
   }
 
   /** Replaces every known secret in `text` with `***` (for logs you write yourself). */
