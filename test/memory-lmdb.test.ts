@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HarnessError } from '../src/errors.ts';
 import { Memory, type MemoryNamespace, type MemoryStore, openMemoryStore } from '../src/memory/index.ts';
 import { createLmdbStore, LMDB_LAYOUT_VERSION, lmdbKeyPart } from '../src/memory/lmdb.ts';
+import { rejection } from './harness-errors.ts';
 import { collect, describeMemoryConformance } from './memory-conformance.ts';
 import { exited, killSpawned, lines, spawnNode } from './processes.ts';
 
@@ -42,15 +42,6 @@ describeMemoryConformance(
   },
   { reopen: async () => new Memory({ url: lastUrl }) },
 );
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
 
 /** Every raw key of an environment's main database, for checks of what is really on disk. */
 async function rawKeys(path: string): Promise<unknown[][]> {

@@ -7,12 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HarnessError } from '../src/errors.ts';
 import { Memory } from '../src/memory/memory.ts';
 import { createPgliteStore, PGLITE_LOCK_FILE } from '../src/memory/pglite.ts';
 import { openMemoryStore } from '../src/memory/registry.ts';
 import { SQL_SCHEMA_VERSION } from '../src/memory/sql/schema.ts';
 import { PURGE_EVERY_SETS, type SqlMemoryStore } from '../src/memory/sql/store.ts';
+import { rejection } from './harness-errors.ts';
 import {
   describeMemoryConformance,
   seededRandom,
@@ -89,15 +89,6 @@ describeMemoryConformance(
   },
   { advanceClock, reopen: async () => await createPgliteStore(`pglite://${lastDir}`, { now }) },
 );
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
 
 describe('pglite store', () => {
   it('opens pglite://:memory: through the registry and Memory, with pgvector', async () => {

@@ -12,6 +12,7 @@ import { openMemoryStore } from '../src/memory/registry.ts';
 import { SQL_SCHEMA_VERSION } from '../src/memory/sql/schema.ts';
 import type { SqlMemoryStore } from '../src/memory/sql/store.ts';
 import type { MemoryMessage } from '../src/memory/store.ts';
+import { rejection } from './harness-errors.ts';
 import { describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
 import { freePort } from './processes.ts';
 import { requireServer } from './servers.ts';
@@ -42,15 +43,6 @@ const now = (): number => clock;
 const advanceClock = (ms: number): void => {
   clock += ms;
 };
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
 
 if (available) {
   // With pgvector on the server the schema gets a vector column, without it the real[] fallback;

@@ -26,6 +26,7 @@ import {
 } from '../src/memory/index.ts';
 import { createRedisStore, redisNamespaceKeys } from '../src/memory/redis.ts';
 import { resolveNamespace } from '../src/memory/validation.ts';
+import { rejection } from './harness-errors.ts';
 import { collect, describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
 import { startRedisServer } from './private-redis.ts';
 import { exited, freePort, killSpawned, lines, track } from './processes.ts';
@@ -36,15 +37,6 @@ const SHARED = 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `forge:test:${process.pid}-${randomUUID().slice(0, 8)}:`;
 let prefixes = 0;
 const newPrefix = (): string => `${RUN_PREFIX}${++prefixes}:`;
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
 
 /** Everything an error could show anyone: message, hint, JSON and a deep inspect (cause included). */
 function everythingShown(error: HarnessError): string {

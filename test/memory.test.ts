@@ -19,6 +19,7 @@ import {
   SQLITE_SCHEMA_VERSION,
   sqlitePathFromUrl,
 } from '../src/memory/index.ts';
+import { rejection, thrown } from './harness-errors.ts';
 import {
   collect,
   describeMemoryConformance,
@@ -83,25 +84,6 @@ describeMemoryConformance(
   },
   { reopen: async () => new Memory({ url: lastMemoryUrl }) },
 );
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
-
-function thrown(fn: () => unknown): HarnessError {
-  try {
-    fn();
-  } catch (error) {
-    if (HarnessError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HarnessError, nothing was thrown');
-}
 
 describe('recall ranking agrees between backends', () => {
   it('returns the same ids in the same order with the same scores', async () => {

@@ -2,27 +2,8 @@ import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { compareKeys, type Key } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { HarnessError } from '../errors.ts';
+import { rejection, thrown } from '../../test/harness-errors.ts';
 import { lmdbKeyPart, lmdbPathFromUrl, loadDriver } from './lmdb.ts';
-
-function thrown(fn: () => unknown): HarnessError {
-  try {
-    fn();
-  } catch (error) {
-    if (HarnessError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HarnessError, nothing was thrown');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
 
 describe('lmdbPathFromUrl', () => {
   it('resolves relative and absolute directories and decodes percent-escapes', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rejection } from '../../test/harness-errors.ts';
 import { HarnessError } from '../errors.ts';
 import { createInMemoryStore } from './in-memory.ts';
 import { type Embedder, Memory, SUMMARY_KEY, type Summarizer } from './memory.ts';
@@ -6,15 +7,6 @@ import { createSqliteStore } from './sqlite.ts';
 import type { MemoryMessage, MemoryNamespace, MemoryRecord } from './store.ts';
 
 const ns: MemoryNamespace = { council: 'support', agent: 'triage' };
-
-async function rejection(promise: Promise<unknown>): Promise<HarnessError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!HarnessError.isInstance(error)) throw new Error(`expected a HarnessError, got ${String(error)}`);
-  return error;
-}
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

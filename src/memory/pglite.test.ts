@@ -1,17 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HarnessError } from '../errors.ts';
+import { thrown } from '../../test/harness-errors.ts';
 import { pgliteTargetFromUrl } from './pglite.ts';
-
-function thrown(fn: () => unknown): HarnessError {
-  try {
-    fn();
-  } catch (error) {
-    if (HarnessError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HarnessError, nothing was thrown');
-}
 
 describe('pgliteTargetFromUrl', () => {
   it('resolves relative, absolute and :memory: URLs, with an optional schema', () => {

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../../test/harness-errors.ts';
 import { HarnessError } from '../errors.ts';
 import { POSTGRES_APPLICATION_NAME, postgresError, postgresTargetFromUrl } from './postgres.ts';
-
-function thrown(fn: () => unknown): HarnessError {
-  try {
-    fn();
-  } catch (error) {
-    if (HarnessError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HarnessError, nothing was thrown');
-}
 
 describe('postgresTargetFromUrl', () => {
   it('reads user, host, port, database and schema, and keeps other parameters for pg', () => {

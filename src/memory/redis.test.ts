@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { HarnessError } from '../errors.ts';
+import { thrown } from '../../test/harness-errors.ts';
 import { parseRedisUrl, redisNamespaceKeys } from './redis.ts';
 import { resolveNamespace } from './validation.ts';
-
-function thrown(fn: () => unknown): HarnessError {
-  try {
-    fn();
-  } catch (error) {
-    if (HarnessError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HarnessError, nothing was thrown');
-}
 
 describe('parseRedisUrl', () => {
   it('reads host, port, database, credentials, TLS and keyPrefix', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HarnessError } from '../errors.ts';
+import { thrown } from '../../test/harness-errors.ts';
 import {
   checkDimension,
   checkEmbedding,
@@ -10,16 +10,6 @@ import {
   toFloat32Bytes,
   type VectorCandidate,
 } from './vector.ts';
-
-function thrown(fn: () => unknown): HarnessError {
-  try {
-    fn();
-  } catch (error) {
-    if (HarnessError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HarnessError, nothing was thrown');
-}
 
 describe('checkEmbedding', () => {
   it('returns a number[] copy of an array or typed array', () => {
