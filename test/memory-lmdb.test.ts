@@ -8,7 +8,7 @@ import { Memory, type MemoryNamespace, type MemoryStore, openMemoryStore } from 
 import { createLmdbStore, LMDB_LAYOUT_VERSION, lmdbKeyPart } from '../src/memory/lmdb.ts';
 import { rejection } from './harness-errors.ts';
 import { collect, describeMemoryConformance } from './memory-conformance.ts';
-import { exited, killSpawned, lines, spawnNode } from './processes.ts';
+import { appendFromProcesses, exited, killSpawned, lines, spawnNode } from './processes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-lmdb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -278,17 +278,8 @@ describe('lmdb across processes', () => {
 
   it('two processes appending 200 messages each get seqs 1..400 with no gap or duplicate', async () => {
     const url = `lmdb://${newDir()}`;
-    const children = [
-      spawnNode(childScript, ['append-many', url, '200']),
-      spawnNode(childScript, ['append-many', url, '200']),
-    ];
-    const outputs = children.map(lines);
-    // Both open the same new environment, then start appending together.
-    for (const output of outputs) expect((await output.next()).value).toBe('ready');
-    const startAt = Date.now() + 200;
-    for (const child of children) child.stdin?.write(`go ${startAt}\n`);
-    for (const output of outputs) expect((await output.next()).value).toBe('done');
-    expect(await Promise.all(children.map(exited))).toEqual([0, 0]);
+    // Both open the same new store, then start appending together.
+    const children = await appendFromProcesses(url);
 
     const store = await createLmdbStore(url);
     const messages = await store.read(concurrency, { limit: 1000 });

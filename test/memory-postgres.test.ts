@@ -1,9 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../src/errors.ts';
@@ -14,7 +12,7 @@ import type { SqlMemoryStore } from '../src/memory/sql/store.ts';
 import type { MemoryMessage } from '../src/memory/store.ts';
 import { rejection } from './harness-errors.ts';
 import { describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
-import { freePort } from './processes.ts';
+import { appendFromProcesses, freePort, killSpawned } from './processes.ts';
 import { requireServer } from './servers.ts';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
@@ -201,47 +199,13 @@ if (available) {
     });
   });
 
-  const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
-  const spawned: ChildProcess[] = [];
-  afterAll(() => {
-    for (const child of spawned)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  afterAll(killSpawned);
 
   describe('postgres across processes', () => {
     it('two processes appending 200 messages each get seqs 1..400 with no gap or duplicate', async () => {
       // Both children open (and so migrate) the same new schema at once, then append together.
       const url = `${SERVER}?schema=${newSchema('processes')}`;
-      const children = [0, 1].map(() => {
-        const child = spawn(process.execPath, [childScript, 'append-many', url, '200'], {
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        spawned.push(child);
-        let stderr = '';
-        child.stderr?.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString();
-        });
-        child.on('exit', (code) => {
-          if (code !== 0) process.stderr.write(`memory child exited ${code}: ${stderr}\n`);
-        });
-        return child;
-      });
-      const outputs = children.map((child) =>
-        createInterface({ input: child.stdout! })[Symbol.asyncIterator](),
-      );
-      for (const output of outputs) expect((await output.next()).value).toBe('ready');
-      const startAt = Date.now() + 200;
-      for (const child of children) child.stdin?.write(`go ${startAt}\n`);
-      for (const output of outputs) expect((await output.next()).value).toBe('done');
-      const codes = await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<number | null>((resolve) =>
-              child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
-            ),
-        ),
-      );
-      expect(codes).toEqual([0, 0]);
+      const children = await appendFromProcesses(url);
 
       const store = await createPostgresStore(url);
       const messages = await store.read({ council: 'concurrency' }, { limit: 1000 });

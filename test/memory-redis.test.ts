@@ -5,13 +5,11 @@
  * on a free port, so the shared server is never stopped.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -29,7 +27,7 @@ import { resolveNamespace } from '../src/memory/validation.ts';
 import { rejection } from './harness-errors.ts';
 import { collect, describeMemoryConformance, VECTOR_CORPUS } from './memory-conformance.ts';
 import { startRedisServer } from './private-redis.ts';
-import { exited, freePort, killSpawned, lines, track } from './processes.ts';
+import { appendFromProcesses, exited, freePort, killSpawned } from './processes.ts';
 import { requireServer } from './servers.ts';
 
 const SHARED = 'redis://127.0.0.1:6379';
@@ -259,31 +257,10 @@ if (runShared) {
   });
 
   describe('redis across processes', () => {
-    const childScript = fileURLToPath(new URL('./memory-child.ts', import.meta.url));
-    const spawnChild = (args: string[]): ChildProcess => {
-      const child = spawn(process.execPath, [childScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      track(child);
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      child.on('exit', (code) => {
-        if (code !== 0) process.stderr.write(`memory child exited ${code}: ${stderr}\n`);
-      });
-      return child;
-    };
-
     it('two processes appending 200 messages each get seqs 1..400 with no gap or duplicate', async () => {
       const keyPrefix = newPrefix();
       const url = `${SHARED}/0?keyPrefix=${encodeURIComponent(keyPrefix)}`;
-      const children = [spawnChild(['append-many', url, '200']), spawnChild(['append-many', url, '200'])];
-      const outputs = children.map(lines);
-      for (const output of outputs) expect((await output.next()).value).toBe('ready');
-      const startAt = Date.now() + 200;
-      for (const child of children) child.stdin?.write(`go ${startAt}\n`);
-      for (const output of outputs) expect((await output.next()).value).toBe('done');
-      await Promise.all(children.map(exited));
-      expect(children.map((child) => child.exitCode)).toEqual([0, 0]);
+      const children = await appendFromProcesses(url);
 
       const store = await createRedisStore(SHARED, { keyPrefix });
       const messages = await store.read({ council: 'concurrency' }, { limit: 1000 });

@@ -28,7 +28,7 @@ import {
   seededRandom,
   seededVector,
 } from './memory-conformance.ts';
-import { exited, killSpawned, lines, spawnNode } from './processes.ts';
+import { appendFromProcesses, exited, killSpawned, lines, spawnNode } from './processes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-memory-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -375,17 +375,8 @@ describe('sqlite across processes', () => {
   it('two processes appending 200 messages each get seqs 1..400 with no gap or duplicate', async () => {
     const path = newDbPath();
     const url = `sqlite://${path}`;
-    const children = [
-      spawnNode(childScript, ['append-many', url, '200']),
-      spawnNode(childScript, ['append-many', url, '200']),
-    ];
-    const outputs = children.map(lines);
-    // Both open the same new file, then start appending together.
-    for (const output of outputs) expect((await output.next()).value).toBe('ready');
-    const startAt = Date.now() + 200;
-    for (const child of children) child.stdin?.write(`go ${startAt}\n`);
-    for (const output of outputs) expect((await output.next()).value).toBe('done');
-    expect(await Promise.all(children.map(exited))).toEqual([0, 0]);
+    // Both open the same new store, then start appending together.
+    const children = await appendFromProcesses(url);
 
     const store = createSqliteStore(url);
     const messages = await store.read({ council: 'concurrency' }, { limit: 1000 });

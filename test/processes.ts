@@ -59,3 +59,29 @@ export async function freePort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
 }
+
+const memoryChild = new URL('./memory-child.ts', import.meta.url).pathname;
+
+/**
+ * Runs `processes` children of test/memory-child.ts appending `count` messages each to `url`,
+ * started together (they open the store, report `ready`, then start at one shared instant), and
+ * resolves with the children once all have appended and exited 0. Any other outcome throws.
+ */
+export async function appendFromProcesses(url: string, count = 200, processes = 2): Promise<ChildProcess[]> {
+  const children = Array.from({ length: processes }, () =>
+    spawnNode(memoryChild, ['append-many', url, String(count)]),
+  );
+  const outputs = children.map(lines);
+  const expectLine = async (output: AsyncIterator<string>, want: string) => {
+    const line = await output.next();
+    if (line.done || line.value !== want)
+      throw new Error(`memory child said ${JSON.stringify(line.value)}, expected "${want}"`);
+  };
+  for (const output of outputs) await expectLine(output, 'ready');
+  const startAt = Date.now() + 200;
+  for (const child of children) child.stdin?.write(`go ${startAt}\n`);
+  for (const output of outputs) await expectLine(output, 'done');
+  const codes = await Promise.all(children.map(exited));
+  if (codes.some((code) => code !== 0)) throw new Error(`memory children exited with ${codes.join(', ')}`);
+  return children;
+}
