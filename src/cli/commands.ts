@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { configJsonSchema } from '../config/json-schema.ts';
 import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
 import { HarnessError } from '../errors.ts';
-import { providerType } from '../models/providers.ts';
+import { credentialRef } from '../models/registry.ts';
 import type { ModelEntry } from '../models/types.ts';
 import { builtinSkills } from '../runtime/builtin-skills.ts';
 import { Harness } from '../runtime/harness.ts';
@@ -198,8 +198,7 @@ Prints "ok" and a summary, or one located error with a hint. Keys are not needed
 
 function credentialStatus(config: LoadedConfig, env: Record<string, string | undefined>) {
   return config.models.map((m) => {
-    const type = providerType(m.type);
-    const ref = m.apiKey ?? (type.defaultKeyEnv ? `env:${type.defaultKeyEnv}` : undefined);
+    const ref = credentialRef(m);
     if (ref === undefined) return { id: m.id, ref: 'none', status: 'none' };
     if (ref.startsWith('env:')) return { id: m.id, ref, status: env[ref.slice(4)] ? 'ok' : 'missing' };
     if (ref.startsWith('file:')) return { id: m.id, ref, status: 'file' };

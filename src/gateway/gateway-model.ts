@@ -170,10 +170,12 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
   async function attempt<T>(
     call: LanguageModelV4CallOptions,
     stream: boolean,
-    invoke: (resolved: ResolvedModel, started: number) => Promise<T>,
+    invoke: (resolved: ResolvedModel, started: number, call: LanguageModelV4CallOptions) => Promise<T>,
   ): Promise<T> {
     let lastError: HarnessError | undefined;
     let attempts = 0;
+    // The prompt is the same for every attempt; its text is built once, when a model has a window.
+    let text: string | undefined;
     for (const [i, id] of chain.entries()) {
       for (let retry = 0; ; retry++) {
         const started = Date.now();
@@ -181,13 +183,17 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         try {
           resolved = registry.resolve(id);
           const { entry } = resolved;
-          const maxOutputTokens = call.maxOutputTokens ?? entry.maxOutputTokens;
-          assertFitsContext({
-            model: entry.id,
-            contextWindow: entry.contextWindow,
-            ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
-            prompt: promptText(call.prompt),
-          });
+          const effective = withDefaults(call, resolved);
+          if (entry.contextWindow !== undefined) {
+            assertFitsContext({
+              model: entry.id,
+              contextWindow: entry.contextWindow,
+              ...(effective.maxOutputTokens === undefined
+                ? {}
+                : { maxOutputTokens: effective.maxOutputTokens }),
+              prompt: (text ??= promptText(call.prompt)),
+            });
+          }
           emit({
             type: 'model-call-start',
             model: id,
@@ -195,7 +201,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
             attempt: ++attempts,
             stream,
           });
-          const result = await invoke(resolved, started);
+          const result = await invoke(resolved, started, effective);
           answeredBy = id;
           return result;
         } catch (error) {
@@ -226,16 +232,16 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     answeredBy: () => answeredBy,
     flush,
     doGenerate(call): Promise<LanguageModelV4GenerateResult> {
-      return attempt(call, false, async (resolved, started) => {
-        const result = await resolved.model.doGenerate(withDefaults(call, resolved));
+      return attempt(call, false, async (resolved, started, effective) => {
+        const result = await resolved.model.doGenerate(effective);
         warn(resolved, result.warnings);
         account(resolved, result.usage, started);
         return result;
       });
     },
     doStream(call): Promise<LanguageModelV4StreamResult> {
-      return attempt(call, true, async (resolved, started) => {
-        const result = await resolved.model.doStream(withDefaults(call, resolved));
+      return attempt(call, true, async (resolved, started, effective) => {
+        const result = await resolved.model.doStream(effective);
         const reader = result.stream.getReader();
         const id = resolved.entry.id;
         const pass = (part: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {

@@ -114,8 +114,7 @@ export class ModelRegistry {
 
   #apiKey(entry: ModelEntry): string | undefined {
     const id = entry.id;
-    const type = providerType(entry.type);
-    const ref = entry.apiKey ?? (type.defaultKeyEnv === undefined ? undefined : `env:${type.defaultKeyEnv}`);
+    const ref = credentialRef(entry);
     const origin = this.#options.origins?.get(id);
     const owner = `model "${id}"${origin ? ` (${origin})` : ''}`;
     const apiKey =
@@ -128,6 +127,12 @@ export class ModelRegistry {
           });
     return apiKey;
   }
+}
+
+/** The entry's key reference: its `api_key`, else `env:<the type's default variable>`, else none. */
+export function credentialRef(entry: ModelEntry): string | undefined {
+  const variable = providerType(entry.type).defaultKeyEnv;
+  return entry.apiKey ?? (variable === undefined ? undefined : `env:${variable}`);
 }
 
 /** `unknown_model` with a did-you-mean among the known ids. */
