@@ -185,13 +185,14 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           const { entry } = resolved;
           const effective = withDefaults(call, resolved);
           if (entry.contextWindow !== undefined) {
+            text ??= promptText(call.prompt);
             assertFitsContext({
               model: entry.id,
               contextWindow: entry.contextWindow,
               ...(effective.maxOutputTokens === undefined
                 ? {}
                 : { maxOutputTokens: effective.maxOutputTokens }),
-              prompt: (text ??= promptText(call.prompt)),
+              prompt: text,
             });
           }
           emit({
