@@ -36,6 +36,9 @@ export function exitCodeFor(code: HarnessErrorCode): number {
     case 'unknown_memory_scheme':
     case 'council_empty':
     case 'gguf_unavailable':
+    case 'graph_cycle':
+    case 'trigger_invalid':
+    case 'skill_bundle_invalid':
       return exitCodes.config;
     case 'missing_credential':
       return exitCodes.credential;
@@ -51,7 +54,16 @@ export function exitCodeFor(code: HarnessErrorCode): number {
     case 'memory_error':
     case 'harness_not_started':
     case 'limit_exceeded':
+    case 'recursion_loop':
+    case 'trigger_failed':
+    case 'quota_exceeded':
+    case 'overloaded':
+    case 'mcp_error':
+    case 'journal_error':
       return exitCodes.runFailed;
+    case 'unknown_run':
+    case 'resume_invalid':
+      return exitCodes.usage;
     default:
       return exitCodes.internal;
   }

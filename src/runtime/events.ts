@@ -62,7 +62,25 @@ export type RunEventBody =
   | { type: 'tool-call-start'; tool: string; toolCallId: string; input: unknown }
   | { type: 'tool-call-finish'; tool: string; toolCallId: string; output: unknown; durationMs: number }
   | { type: 'tool-call-error'; tool: string; toolCallId: string; error: EventError; durationMs: number }
-  | { type: 'token-delta'; delta: string };
+  | { type: 'token-delta'; delta: string }
+  /** A strategy or policy chose something (a route, a vote winner, a recursion fallback). */
+  | {
+      type: 'decision';
+      kind: string;
+      chosen: string;
+      reason: string;
+      detail?: Record<string, unknown>;
+    }
+  /** An agent spawned a sub-agent (path of the event is the parent's; `depth` is the child's). */
+  | { type: 'subagent-spawn'; agent: string; depth: number; input: string }
+  /** A run or step limit was reached; the run ends with `limit_exceeded`. */
+  | { type: 'limit-exceeded'; limit: string; limitValue: number; used: number }
+  /** The run was resumed from its journal: finished steps replay without model calls. */
+  | { type: 'run-resume'; attempt: number; journaledSteps: number }
+  /** A journaled step was replayed instead of executed. */
+  | { type: 'step-replayed'; key: string }
+  /** The run waited for admission (scheduler queue) before starting. */
+  | { type: 'run-queued'; priority: string; waitedMs: number };
 
 /** One event of a run. Narrow on `type`. */
 export type RunEvent = Base & RunEventBody;

@@ -1,0 +1,39 @@
+/**
+ * The gateway's hook for rate limiting: before each attempt on a concrete model the gateway
+ * asks the limiter for a permit, and hands the outcome back when the attempt ends. The
+ * scheduler (`src/runtime/scheduler/`) implements it with token buckets per provider and
+ * model and adaptive concurrency; the gateway only knows this contract.
+ */
+import type { HarnessError } from '../errors.ts';
+
+/** What an attempt is about to use. */
+export interface CallPermitRequest {
+  /** Registry model id. */
+  model: string;
+  /** The AI SDK provider id of the model (e.g. `openai.responses`). */
+  provider: string;
+  /** Estimated prompt plus output tokens, for tokens-per-minute buckets. */
+  estimatedTokens: number;
+}
+
+/** How an attempt ended, so buckets learn actual usage and provider limits. */
+export interface CallOutcome {
+  ok: boolean;
+  inputTokens?: number;
+  outputTokens?: number;
+  latencyMs: number;
+  /** The classified failure when `ok` is false. */
+  failure?: HarnessError;
+  /** Response headers when the provider sent them (rate-limit headers feed the buckets). */
+  headers?: Record<string, string | undefined>;
+}
+
+export interface CallPermit {
+  /** Ends the attempt; call exactly once. */
+  release(outcome: CallOutcome): void;
+}
+
+export interface CallLimiter {
+  /** Waits until the model may be called; rejects with a terminal `aborted` error on abort. */
+  acquire(request: CallPermitRequest, signal?: AbortSignal): Promise<CallPermit>;
+}
