@@ -5,6 +5,7 @@
  * model and adaptive concurrency; the gateway only knows this contract.
  */
 import type { HarnessError } from '../errors.ts';
+import type { ModelRateLimits } from '../models/types.ts';
 
 /** What an attempt is about to use. */
 export interface CallPermitRequest {
@@ -14,6 +15,15 @@ export interface CallPermitRequest {
   provider: string;
   /** Estimated prompt plus output tokens, for tokens-per-minute buckets. */
   estimatedTokens: number;
+  /**
+   * The registry type of the model (`openai`, `anthropic`, ...): the key of the per-provider
+   * buckets. Omitted → the part of `provider` before the first dot.
+   */
+  providerType?: string;
+  /** The model entry's `rateLimits`; the limiter keeps the latest it was given per model. */
+  rateLimits?: ModelRateLimits;
+  /** The model entry's `latencyThresholdMs`: a call slower than this backs concurrency off. */
+  latencyThresholdMs?: number;
 }
 
 /** How an attempt ended, so buckets learn actual usage and provider limits. */
@@ -26,6 +36,11 @@ export interface CallOutcome {
   failure?: HarnessError;
   /** Response headers when the provider sent them (rate-limit headers feed the buckets). */
   headers?: Record<string, string | undefined>;
+  /**
+   * The caller ended the call early (a stream cancelled by its consumer): says nothing about the
+   * provider, so concurrency is left alone and the estimate stays charged.
+   */
+  cancelled?: boolean;
 }
 
 export interface CallPermit {

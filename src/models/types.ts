@@ -40,4 +40,16 @@ export interface ModelEntry {
   latencyMs?: number;
   /** `simulated` only: scripted replies, first match wins. */
   rules?: SimulatedRule[];
+  /** Client-side limits the scheduler's call limiter enforces for this model (see docs/scheduler.md). */
+  rateLimits?: ModelRateLimits;
+}
+
+/** What a provider allows for one model; the limiter also learns from its rate-limit headers. */
+export interface ModelRateLimits {
+  /** Requests per minute (token bucket of this size, refilled continuously). */
+  rpm?: number;
+  /** Tokens per minute, prompt plus output (charged with an estimate, corrected with actual usage). */
+  tpm?: number;
+  /** Calls in flight at most; adaptive concurrency starts here and never exceeds it (default 64). */
+  maxConcurrency?: number;
 }

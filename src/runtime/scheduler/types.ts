@@ -25,7 +25,74 @@ export interface SchedulerStats {
   /** Wait before admission, milliseconds: the 50th and 99th percentile of recent admissions. */
   waitMs: { p50: number; p99: number; max: number };
   /** Model-call limiter state per model id (buckets, concurrency limit, blocked-until). */
-  models: Record<string, unknown>;
+  models: Record<string, ModelLimiterStats>;
+  /** Per provider type buckets (only those configured under `providers`). */
+  providers: Record<string, ProviderLimiterStats>;
+}
+
+/** A token bucket as observed now. */
+export interface BucketStats {
+  /** Size of the bucket: requests or tokens per minute. */
+  capacity: number;
+  /** What may be taken now (negative while a call larger than the bucket is being paid off). */
+  available: number;
+  /** `configured` from the model entry or scheduler options, `learned` from rate-limit headers. */
+  source: 'configured' | 'learned';
+}
+
+/** The call limiter's view of one model. */
+export interface ModelLimiterStats {
+  /** Calls holding a permit. */
+  inFlight: number;
+  /** Calls waiting for a permit. */
+  waiting: number;
+  /** Adaptive concurrency limit now (1 ≤ limit ≤ maxConcurrency). */
+  concurrencyLimit: number;
+  maxConcurrency: number;
+  /** Epoch ms until which the model is blocked by a 429 or an exhausted provider window; absent when not blocked. */
+  blockedUntil?: number;
+  /** Requests-per-minute bucket, when configured or learned. */
+  requests?: BucketStats;
+  /** Tokens-per-minute bucket, when configured or learned. */
+  tokens?: BucketStats;
+  /** Calls granted, and 429s seen, since the scheduler was created. */
+  granted: number;
+  rateLimited: number;
+}
+
+/** The call limiter's view of one provider type. */
+export interface ProviderLimiterStats {
+  requests?: BucketStats;
+  tokens?: BucketStats;
+}
+
+/** Requests and tokens per minute shared by every model of one provider type. */
+export interface ProviderRateLimits {
+  /** Requests per minute. */
+  rpm?: number;
+  /** Tokens per minute (estimated at acquire, corrected with actual usage). */
+  tpm?: number;
+}
+
+/** Options of `createScheduler`; every field is optional. YAML: the top-level `scheduler:` map. */
+export interface SchedulerOptions {
+  /** Runs executing at once across the harness (default 256). */
+  maxConcurrentRuns?: number;
+  /** Runs waiting for a slot; one more is refused with `overloaded` (default 10 000). */
+  maxQueuedRuns?: number;
+  /** A waiting run's priority rises one level every this many ms, so low never starves (default 5 000). */
+  agingMs?: number;
+  /** Per council name: its own cap on concurrent runs (within the global one). */
+  councils?: Record<string, { maxConcurrentRuns?: number }>;
+  /** Per provider type (`openai`, `anthropic`, ...): buckets shared by all its models. */
+  providers?: Record<string, ProviderRateLimits>;
+  /**
+   * Called for every run before it is queued; throw a `quota_exceeded` HarnessError to refuse it
+   * (the server uses it per tenant). Other errors refuse the run as they are.
+   */
+  quota?: (ticket: RunTicket) => void | Promise<void>;
+  /** Concurrency of a model whose entry sets no `rateLimits.maxConcurrency` (default 64). */
+  defaultMaxConcurrency?: number;
 }
 
 export interface Scheduler {
