@@ -28,6 +28,8 @@ export type HarnessErrorCode =
   | 'harness_not_started'
   | 'limit_exceeded'
   | 'graph_cycle'
+  /** A vote ended without an answer: every voter failed, or no answer could reach the quorum. */
+  | 'no_quorum'
   | 'recursion_loop'
   | 'trigger_invalid'
   | 'trigger_failed'

@@ -55,6 +55,7 @@ export function exitCodeFor(code: HarnessErrorCode): number {
     case 'harness_not_started':
     case 'limit_exceeded':
     case 'recursion_loop':
+    case 'no_quorum':
     case 'trigger_failed':
     case 'quota_exceeded':
     case 'overloaded':
