@@ -404,7 +404,7 @@ describe('limits, isolation and defaults', () => {
       ],
     });
     const result = await harness.run('C', 'find it');
-    expect(result.status).toBe('failed');
+    expect(result.status).toBe('limit_exceeded');
     expect(result.error?.code).toBe('limit_exceeded');
     expect(result.error?.details).toMatchObject({ limit: 'max_steps', value: 2 });
     expect(fake.counters().total).toBe(2);
@@ -521,7 +521,7 @@ describe('stopping and failed-run accounting', () => {
     });
     const events: RunEvent[] = [];
     const result = await harness.run('C', 'find it', { onEvent: (e) => events.push(e) });
-    expect(result.status).toBe('failed');
+    expect(result.status).toBe('limit_exceeded');
     expect(result.usage).toMatchObject({ inputTokens: 300, outputTokens: 30, modelCalls: 2 });
     const runError = events.at(-1);
     expect(runError?.type === 'run-error' && runError.usage).toMatchObject({

@@ -3,16 +3,42 @@
  * gateway (streaming, so token deltas reach the events), save the exchange, report usage.
  */
 import { isStepCount, type ModelMessage, streamText, type ToolSet, tool } from 'ai';
+import { z } from 'zod';
 import { HarnessError, toHarnessError } from '../errors.ts';
 import { createGatewayModel, type RetryPolicy } from '../gateway/gateway-model.ts';
+import type { CallLimiter } from '../gateway/limiter.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
 import type { Memory, MemoryNamespace } from '../memory/index.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
+import { costUsd } from '../models/registry.ts';
+import type { Agent, AgentOptions } from './agent.ts';
+import { type Budget, isRunLimit } from './budget.ts';
 import { type CallDeps, callLlm } from './call-llm.ts';
-import { addUsage, type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
+import { type EventError, type EventLog, emptyUsage, type Usage } from './events.ts';
+import type { RunJournal } from './journal.ts';
+import { journaledModel } from './journaled-model.ts';
 import type { AnySkill, SkillContext } from './skill.ts';
 import type { AgentSpec } from './spec.ts';
+
+/** Malformed tool calls a turn tolerates (each goes back to the model as a validation message). */
+const maxInvalidToolCalls = 3;
+
+/** What a sub-agent is asked to do. */
+export interface SpawnRequest {
+  /** An agent of the same council by name, or an ad-hoc agent. */
+  agent: string | Agent | AgentOptions;
+  input: string;
+}
+
+/** A sub-agent's outcome as its parent sees it: a failure is a value, not an exception. */
+export interface SubAgentResult {
+  status: 'succeeded' | 'failed';
+  agent?: string;
+  output?: string;
+  confidence?: number;
+  error?: EventError;
+}
 
 /** Messages of the agent's own thread given to the model as context. */
 const historyWindow = 20;
@@ -30,15 +56,28 @@ export interface AgentTurn {
   memory: Memory;
   tenant: string;
   signal: AbortSignal;
-  /** The run's totals: this turn's usage is added to it whether the turn succeeds or fails. */
-  runUsage: Usage;
+  /** Totals of the enclosing steps and the run: every model call of the turn is charged to each, as it happens. */
+  charge: readonly Usage[];
   retry?: Partial<RetryPolicy>;
+  limiter?: CallLimiter;
+  /** Journal key of the turn: its model calls are `<key>/call<n>`, its tool calls `<key>/tool:<id>`. */
+  key: string;
+  journal: RunJournal | undefined;
+  budget: Budget;
+  /** The run's output so far, for a limit's partial output. */
+  partialOutput: () => string;
+  /** Runs a sub-agent for this turn (skill context `spawn` and the `spawn_agent` tool). */
+  spawn: (request: SpawnRequest, toolCallId: string) => Promise<SubAgentResult>;
 }
 
 export interface AgentTurnResult {
   output: string;
   model: string;
   usage: Usage;
+  /** Model/tool loop steps the turn used. */
+  steps: number;
+  /** Tool calls that failed (bad input or a failing skill). */
+  toolErrors: number;
 }
 
 export function eventError(error: unknown): EventError {
@@ -70,29 +109,46 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
     messages.push({ role: 'user', content: turn.input });
 
-    const gateway = createGatewayModel({
-      registry: turn.registry,
-      chain: [agent.model, ...(agent.fallback ?? [])],
+    const charge = [usage, ...turn.charge];
+    let partial = '';
+    const gateway = journaledModel({
+      gateway: createGatewayModel({
+        registry: turn.registry,
+        chain: [agent.model, ...(agent.fallback ?? [])],
+        log,
+        path,
+        charge,
+        redactor: turn.redactor,
+        deferEvents: true,
+        ...(turn.retry === undefined ? {} : { retry: turn.retry }),
+        ...(turn.limiter === undefined ? {} : { limiter: turn.limiter }),
+      }),
+      journal: turn.journal,
+      runId: turn.runId,
+      key: turn.key,
+      budget: turn.budget,
+      charge,
       log,
       path,
-      charge: [usage],
-      redactor: turn.redactor,
-      deferEvents: true,
-      ...(turn.retry === undefined ? {} : { retry: turn.retry }),
+      partialOutput: () => partial || turn.partialOutput(),
+      costOf: (model, input, output) =>
+        turn.registry.has(model) ? costUsd(turn.registry.entry(model), input, output) : 0,
     });
     const deps: CallDeps = {
       registry: turn.registry,
       redactor: turn.redactor,
       log,
       path,
-      usage,
+      charge,
       ...(turn.retry === undefined ? {} : { retry: turn.retry }),
+      ...(turn.limiter === undefined ? {} : { limiter: turn.limiter }),
     };
     const reported = new Set<string>();
     // An aborted skill stops the turn at once (no further model call), through the stream's signal.
     const stopTurn = new AbortController();
     const skillAbort: { error?: HarnessError; stop: AbortController } = { stop: stopTurn };
-    const tools = toolsFor(turn, councilNs, deps, reported, skillAbort);
+    const counts = { toolErrors: 0, invalid: 0 };
+    const tools = toolsFor(turn, councilNs, deps, reported, skillAbort, counts);
 
     let failure: unknown;
     let step = 0;
@@ -124,12 +180,25 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         gateway.flush('call-start');
       } else if (part.type === 'text-delta') {
         stepText += part.text;
+        partial += part.text;
         log.emit(path, { type: 'token-delta', delta: part.text });
       } else if (part.type === 'finish-step') {
         log.emit(path, { type: 'step-finish', step, finishReason: part.finishReason, text: stepText });
       } else if (part.type === 'tool-error' && !reported.has(part.toolCallId)) {
         // Input the model sent that failed the skill's schema never reaches execute(); the
         // AI SDK hands the validation message back to the model, and we report it here.
+        counts.toolErrors++;
+        if (++counts.invalid > maxInvalidToolCalls && !skillAbort.error) {
+          skillAbort.error = new HarnessError(
+            'skill_input_invalid',
+            `agent "${agent.name}" sent ${counts.invalid} tool calls whose arguments failed the skill's schema (last: ${part.toolName}: ${errorText(part.error)})`,
+            {
+              hint: 'describe the skill input better (field descriptions), or use a model that follows tool schemas',
+              details: { tool: part.toolName, invalidCalls: counts.invalid, limit: maxInvalidToolCalls },
+            },
+          );
+          stopTurn.abort(skillAbort.error);
+        }
         log.emit(path, {
           type: 'tool-call-error',
           tool: part.toolName,
@@ -182,7 +251,13 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       usage: { ...usage },
       durationMs: Date.now() - started,
     });
-    return { output, model: gateway.answeredBy() ?? agent.model, usage };
+    return {
+      output,
+      model: gateway.answeredBy() ?? agent.model,
+      usage,
+      steps: step,
+      toolErrors: counts.toolErrors,
+    };
   } catch (error) {
     // Failures that are not ours yet (a stream the AI SDK could not read, say) come from the
     // provider side: map them like provider errors, with secrets redacted.
@@ -193,9 +268,6 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         : toProviderError(unwrapRetry(error), agent.model, turn.redactor, signal);
     log.emit(path, { type: 'agent-error', agent: agent.name, error: eventError(e) });
     throw e;
-  } finally {
-    // Failed and aborted turns cost too: what their model calls used counts in the run's totals.
-    addUsage(turn.runUsage, usage);
   }
 }
 
@@ -208,74 +280,107 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The agent's skills as AI SDK tools, each call reported as tool-call events. */
+/** The agent's skills as AI SDK tools, each call reported as tool-call events and journaled. */
 function toolsFor(
   turn: AgentTurn,
   councilNs: MemoryNamespace,
   deps: CallDeps,
   reported: Set<string>,
   skillAbort: { error?: HarnessError; stop: AbortController },
+  counts: { toolErrors: number },
 ): ToolSet {
   const tools: ToolSet = {};
+  const contextFor = (toolCallId: string, signal: AbortSignal): SkillContext => ({
+    runId: turn.runId,
+    path: turn.path,
+    council: turn.council,
+    agent: turn.agent.name,
+    model: turn.agent.model,
+    memory: turn.memory,
+    namespace: councilNs,
+    idempotencyKey: `${turn.runId}/${turn.key}/${toolCallId}`,
+    signal,
+    // deps.charge charges the turn with every call, including ones that then fail.
+    callLlm: (options) =>
+      callLlm(deps, {
+        ...options,
+        model: options.model ?? turn.agent.model,
+        ...(options.model === undefined && turn.agent.fallback ? { fallback: turn.agent.fallback } : {}),
+        signal: options.signal ?? signal,
+      }),
+    spawn: (request) => turn.spawn(request, toolCallId),
+  });
+  const journaled =
+    (name: string, run: (input: unknown, context: SkillContext) => Promise<unknown>) =>
+    async (
+      input: unknown,
+      { toolCallId, abortSignal }: { toolCallId: string; abortSignal?: AbortSignal },
+    ) => {
+      const key = `${turn.key}/tool:${toolCallId}`;
+      const recorded = turn.journal?.step(turn.runId, key);
+      reported.add(toolCallId);
+      if (recorded) {
+        // Effects once: a tool call that finished before a crash is not run again.
+        turn.log.emit(turn.path, { type: 'step-replayed', key });
+        return recorded.output;
+      }
+      const started = Date.now();
+      turn.log.emit(turn.path, { type: 'tool-call-start', tool: name, toolCallId, input });
+      const signal = abortSignal ?? turn.signal;
+      let output: unknown;
+      try {
+        output = await run(input, contextFor(toolCallId, signal));
+        turn.log.emit(turn.path, {
+          type: 'tool-call-finish',
+          tool: name,
+          toolCallId,
+          output,
+          durationMs: Date.now() - started,
+        });
+      } catch (error) {
+        const e = signal.aborted
+          ? new HarnessError('aborted', `skill "${name}" was aborted`, { cause: signal.reason })
+          : toHarnessError(error, 'skill_failed');
+        counts.toolErrors++;
+        turn.log.emit(turn.path, {
+          type: 'tool-call-error',
+          tool: name,
+          toolCallId,
+          error: eventError(e),
+          durationMs: Date.now() - started,
+        });
+        // An abort or a run limit ends the turn; the AI SDK would hand a thrown error back to
+        // the model, so it is recorded and raised once the stream ends.
+        if (e.code === 'aborted' || isRunLimit(e)) {
+          skillAbort.error = e;
+          skillAbort.stop.abort(e);
+          return { error: { code: e.code, message: e.message } };
+        }
+        // Otherwise the model sees the failure and can recover; the run goes on.
+        output = { error: { code: e.code, message: e.message } };
+      }
+      turn.journal?.recordStep(turn.runId, { key, kind: 'tool', output });
+      return output;
+    };
   for (const skill of turn.skills) {
     tools[skill.name] = tool({
       description: skill.description,
       inputSchema: skill.inputSchema,
-      execute: async (input: unknown, { toolCallId, abortSignal }) => {
-        const started = Date.now();
-        reported.add(toolCallId);
-        turn.log.emit(turn.path, { type: 'tool-call-start', tool: skill.name, toolCallId, input });
-        const signal = abortSignal ?? turn.signal;
-        const context: SkillContext = {
-          runId: turn.runId,
-          path: turn.path,
-          council: turn.council,
-          agent: turn.agent.name,
-          model: turn.agent.model,
-          memory: turn.memory,
-          namespace: councilNs,
-          idempotencyKey: `${turn.runId}/${turn.path.join('/')}/${toolCallId}`,
-          signal,
-          // deps.usage charges the turn with every call, including ones that then fail.
-          callLlm: (options) =>
-            callLlm(deps, {
-              ...options,
-              model: options.model ?? turn.agent.model,
-              ...(options.model === undefined && turn.agent.fallback
-                ? { fallback: turn.agent.fallback }
-                : {}),
-              signal: options.signal ?? signal,
-            }),
-        };
-        try {
-          const output = await skill.run(input as never, context);
-          turn.log.emit(turn.path, {
-            type: 'tool-call-finish',
-            tool: skill.name,
-            toolCallId,
-            output,
-            durationMs: Date.now() - started,
-          });
-          return output;
-        } catch (error) {
-          const e = toHarnessError(error, 'skill_failed');
-          turn.log.emit(turn.path, {
-            type: 'tool-call-error',
-            tool: skill.name,
-            toolCallId,
-            error: eventError(e),
-            durationMs: Date.now() - started,
-          });
-          // An aborted skill ends the turn (abort is terminal); the AI SDK would hand a thrown
-          // error back to the model, so it is recorded and raised once the stream ends.
-          if (e.code === 'aborted') {
-            skillAbort.error = e;
-            skillAbort.stop.abort(e);
-          }
-          // Otherwise the model sees the failure and can recover; the run goes on.
-          return { error: { code: e.code, message: e.message } };
-        }
-      },
+      execute: journaled(skill.name, (input, context) => Promise.resolve(skill.run(input as never, context))),
+    });
+  }
+  const subagents = turn.agent.subagents ?? [];
+  if (subagents.length > 0) {
+    tools.spawn_agent = tool({
+      description: `Hands a sub-task to another agent and returns its answer (status, output or error). Agents: ${subagents.join(', ')}.`,
+      inputSchema: z.object({
+        agent: z.enum(subagents as [string, ...string[]]).describe('Which agent does the sub-task.'),
+        input: z.string().min(1).describe('The sub-task, self-contained: the agent sees nothing else.'),
+      }),
+      execute: journaled('spawn_agent', async (input, context) => {
+        const request = input as { agent: string; input: string };
+        return context.spawn(request);
+      }),
     });
   }
   return tools;

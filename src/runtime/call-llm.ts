@@ -7,6 +7,7 @@ import { generateText, InvalidPromptError, Output, streamText } from 'ai';
 import type { z } from 'zod';
 import { HarnessError } from '../errors.ts';
 import { createGatewayModel, type GatewayModel, type RetryPolicy } from '../gateway/gateway-model.ts';
+import type { CallLimiter } from '../gateway/limiter.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
@@ -55,9 +56,11 @@ export interface CallDeps {
   redactor?: Redactor;
   log?: EventLog;
   path?: readonly string[];
-  /** Also charged with every model call's usage, even when the call then fails (e.g. a skill's turn). */
-  usage?: Usage;
+  /** Also charged with every model call's usage, even when the call then fails (e.g. a skill's turn and the run). */
+  charge?: readonly Usage[];
   retry?: Partial<RetryPolicy>;
+  /** Rate limits and adaptive concurrency (the harness scheduler's limiter). */
+  limiter?: CallLimiter;
 }
 
 interface Prepared {
@@ -86,7 +89,8 @@ function prepare(deps: CallDeps, options: CallLlmOptions): Prepared {
   const gateway = createGatewayModel({
     registry: deps.registry,
     chain: [options.model, ...(options.fallback ?? [])],
-    charge: deps.usage ? [usage, deps.usage] : [usage],
+    charge: [usage, ...(deps.charge ?? [])],
+    ...(deps.limiter === undefined ? {} : { limiter: deps.limiter }),
     ...(deps.retry === undefined ? {} : { retry: deps.retry }),
     ...(deps.log === undefined ? {} : { log: deps.log, path: deps.path ?? [] }),
     ...(deps.redactor === undefined ? {} : { redactor: deps.redactor }),

@@ -13,7 +13,8 @@ import { Redactor } from '../models/credentials.ts';
 import { ModelRegistry, unknownModel } from '../models/registry.ts';
 import type { ModelEntry } from '../models/types.ts';
 import type { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
-import { eventError, runAgentTurn } from './agent-run.ts';
+import { eventError } from './agent-run.ts';
+import { Budget, isRunLimit, parseLimits, type RunLimits, tighter } from './budget.ts';
 import { builtinSkills } from './builtin-skills.ts';
 import {
   type CallDeps,
@@ -24,14 +25,20 @@ import {
   streamLlm,
 } from './call-llm.ts';
 import { Council } from './council.ts';
+import { executeCouncil, type RunScope } from './council-executor.ts';
 import { EventLog, emptyUsage, type RunEvent } from './events.ts';
+import { type JournalRun, openJournal, processAlive, type RunFilter, type RunJournal } from './journal.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
-import { Run, type RunResult } from './run.ts';
+import { Run, type RunResult, type RunStatus } from './run.ts';
+import type { Priority, Scheduler } from './scheduler/types.ts';
 import { type AnySkill, SkillRegistry } from './skill.ts';
 import type { CouncilSpec } from './spec.ts';
 
 /** The default memory when a council names none: the embedded SQLite store. */
 export const defaultMemoryUrl = 'sqlite://.forge/memory.db';
+
+/** The default run journal. */
+export const defaultJournalUrl = 'sqlite://.forge/journal.db';
 
 export interface HarnessOptions {
   models?: ModelEntry[];
@@ -49,10 +56,21 @@ export interface HarnessOptions {
   tenant?: string;
   /** How a failing model is retried before falling back (default: 2 retries, Retry-After honoured). */
   retry?: Partial<RetryPolicy>;
+  /**
+   * The run journal: a `sqlite://` URL or file path, a `RunJournal`, or `false` for none (no
+   * resume, no `forge runs`). Default `$FORGE_JOURNAL_URL` or `sqlite://.forge/journal.db`.
+   */
+  journal?: string | RunJournal | false;
+  /** Run admission and model-call rate limits (default: none, every run starts at once). */
+  scheduler?: Scheduler;
 }
 
 export interface RunOptions {
   signal?: AbortSignal;
+  /** Scheduling priority (default: the council's, else `normal`). */
+  priority?: Priority;
+  /** Limits of this run, tightening the council's (tokens, costUsd, wallTimeMs, modelCalls, depth). */
+  limits?: RunLimits;
   /** Called for every event as it happens. */
   onEvent?: (event: RunEvent) => void;
   tenant?: string;
@@ -75,6 +93,10 @@ export class Harness {
   #started: Promise<void> | undefined;
   readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
   #stopped = false;
+  readonly #journalOption: string | RunJournal | false;
+  #journal: RunJournal | undefined;
+  /** Run admission and model-call limits, when configured. */
+  readonly scheduler: Scheduler | undefined;
 
   constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
     // Provider warnings reach the run as `model-warning` events; the AI SDK's own console
@@ -100,11 +122,14 @@ export class Harness {
     for (const council of options.councils ?? []) this.addCouncil(council);
     this.#defaultMemory = Memory.from(options.memory ?? process.env.FORGE_MEMORY_URL ?? defaultMemoryUrl);
     this.telemetry = options.telemetry;
+    this.#journalOption = options.journal ?? process.env.FORGE_JOURNAL_URL ?? defaultJournalUrl;
+    this.scheduler = options.scheduler;
     this.#tenant = options.tenant ?? 'default';
     this.#deps = {
       registry: this.registry,
       redactor: this.#redactor,
       ...(options.retry === undefined ? {} : { retry: options.retry }),
+      ...(options.scheduler === undefined ? {} : { limiter: options.scheduler.limiter }),
     };
   }
 
@@ -295,17 +320,121 @@ export class Harness {
     const memories = new Set<Memory>([this.#defaultMemory]);
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
     await Promise.all([...memories].map((m) => m.close()));
+    // Only a journal the harness opened itself is closed here; one passed in belongs to the caller.
+    if (typeof this.#journalOption !== 'object') this.#journal?.close();
+    this.#journal = undefined;
   }
 
   /**
    * Runs a council on `input`. The returned `Run` is awaitable (`RunResult`, never rejects)
-   * and async-iterable (`RunEvent`s from the first).
+   * and async-iterable (`RunEvent`s from the first). With the journal on (the default), every
+   * step is recorded so the run can be resumed after a crash ({@link Harness.resume}).
    */
   run(council: string | Council, input: string, options: RunOptions = {}): Run {
     const log = new EventLog(`run_${randomUUID()}`);
     if (options.onEvent) log.subscribe(options.onEvent);
-    const result = this.#execute(log, council, input, options).finally(() => log.close());
+    const result = this.#execute(log, council, input, options, undefined).finally(() => log.close());
     return new Run(log, result);
+  }
+
+  /**
+   * Resumes an unfinished run from the journal (its process died, or was stopped): finished
+   * steps replay from the journal without calling models or re-running skills; the step that
+   * was in flight runs again (side-effecting skills get the same idempotency key). The council
+   * must still be the one the run started with.
+   */
+  resume(runId: string, options: Omit<RunOptions, 'tenant'> = {}): Run {
+    const log = new EventLog(runId);
+    if (options.onEvent) log.subscribe(options.onEvent);
+    const result = (async () => {
+      const journal = this.#journalOrThrow();
+      const record = journal.claimRun(runId);
+      const council = this.council(record.council);
+      if (councilHash(council) !== record.councilHash) {
+        throw new HarnessError(
+          'resume_invalid',
+          `council "${council.name}" changed since run ${runId} started; a resumed run must take the same path`,
+          { hint: 'resume with the council definition the run started with, or start a new run' },
+        );
+      }
+      const saved = record.options as { priority?: Priority; limits?: RunLimits };
+      return this.#execute(
+        log,
+        council,
+        record.input,
+        {
+          ...options,
+          tenant: record.tenant,
+          ...(options.priority === undefined && saved.priority ? { priority: saved.priority } : {}),
+          ...(options.limits === undefined && saved.limits ? { limits: saved.limits } : {}),
+        },
+        { attempt: record.attempts, journaledSteps: journal.stepCount(runId) },
+      );
+    })()
+      .catch((error: unknown) => this.#refused(log, runId, toHarnessError(error)))
+      .finally(() => log.close());
+    return new Run(log, result);
+  }
+
+  /** Resumes every unfinished run whose process is gone (e.g. after a crash), oldest first. */
+  resumeAll(options: Omit<RunOptions, 'tenant'> = {}): Run[] {
+    const journal = this.#journalOrThrow();
+    const orphans = journal
+      .listRuns({ status: 'running', limit: 10_000 })
+      .filter((r) => r.ownerPid !== process.pid && !processAlive(r.ownerPid))
+      .reverse();
+    return orphans.map((r) => this.resume(r.runId, options));
+  }
+
+  /** Runs in the journal, newest first. */
+  runs(filter: RunFilter = {}): JournalRun[] {
+    return this.#journalOrThrow().listRuns(filter);
+  }
+
+  /** A run's journaled events (every attempt), the raw material of `forge explain`. */
+  journaledEvents(runId: string): Array<RunEvent & { attempt: number }> {
+    const journal = this.#journalOrThrow();
+    if (!journal.getRun(runId)) {
+      throw new HarnessError('unknown_run', `no run ${runId} in the journal at ${journal.location}`, {
+        hint: 'list runs with `forge runs`',
+      });
+    }
+    return journal.events(runId);
+  }
+
+  /** The run journal (opened on first use), or undefined when it is off. */
+  get journal(): RunJournal | undefined {
+    if (this.#journalOption === false) return undefined;
+    if (this.#journal === undefined) {
+      this.#journal =
+        typeof this.#journalOption === 'object' ? this.#journalOption : openJournal(this.#journalOption);
+    }
+    return this.#journal;
+  }
+
+  #journalOrThrow(): RunJournal {
+    const journal = this.journal;
+    if (!journal) {
+      throw new HarnessError('journal_error', 'the run journal is off for this harness', {
+        hint: 'create the Harness with journal: "sqlite://.forge/journal.db" (the default) to resume and list runs',
+      });
+    }
+    return journal;
+  }
+
+  /** A resume that could not start: the run's result says why (the journal is untouched). */
+  #refused(log: EventLog, runId: string, error: HarnessError): RunResult {
+    log.emit([], { type: 'run-error', error: eventError(error), usage: emptyUsage(), durationMs: 0 });
+    return {
+      runId,
+      council: '',
+      status: 'failed',
+      output: '',
+      agents: [],
+      usage: emptyUsage(),
+      durationMs: 0,
+      error,
+    };
   }
 
   async #execute(
@@ -313,13 +442,20 @@ export class Harness {
     councilRef: string | Council,
     input: string,
     options: RunOptions,
+    resumed: { attempt: number; journaledSteps: number } | undefined,
   ): Promise<RunResult> {
     const started = Date.now();
     const usage = emptyUsage();
     const name = typeof councilRef === 'string' ? councilRef : councilRef.name;
-    const agents: RunResult['agents'] = [];
-    log.emit([name], { type: 'run-start', council: name, input });
-    const signal = options.signal ?? new AbortController().signal;
+    const outcomes: RunResult['agents'] = [];
+    const attempt = resumed?.attempt ?? 1;
+    let journal: RunJournal | undefined;
+    const ended = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, ended.signal]) : ended.signal;
+    let timer: NodeJS.Timeout | undefined;
+    let release: (() => void) | undefined;
+    let scope: RunScope | undefined;
+    let journaled = false;
     try {
       if (this.#stopped)
         throw new HarnessError('harness_not_started', 'the harness was stopped', {
@@ -334,55 +470,128 @@ export class Harness {
       // configured council of the same name nor stays referenced after the run.
       const council = typeof councilRef === 'string' ? this.council(councilRef) : councilRef;
       const tenant = options.tenant ?? this.#tenant;
-      await untilAborted(this.#prepare(council, tenant), signal);
-      this.health.start();
-      const memory = this.memoryOf(council);
-      let current = input;
-      for (const agent of council.agents) {
-        const skills = (agent.spec.skills ?? []).map(
-          (skillName) =>
-            agent.skillInstances.find((s) => s.name === skillName) ??
-            (this.skills.get(skillName) as AnySkill),
-        );
-        const turn = await runAgentTurn({
-          runUsage: usage,
-          ...(this.#deps.retry === undefined ? {} : { retry: this.#deps.retry }),
+      const limits = tighter(council.limits, parseLimits(options.limits, 'RunOptions.limits'));
+      const priority = options.priority ?? council.priority ?? 'normal';
+      journal = this.journal;
+      if (journal && !resumed) {
+        journal.createRun({
           runId: log.runId,
           council: council.name,
-          agent: agent.spec,
-          skills,
-          input: current,
-          path: [council.name, agent.name],
-          registry: this.registry,
-          redactor: this.#redactor,
-          log,
-          memory,
+          input,
           tenant,
-          signal,
+          councilHash: councilHash(council),
+          options: { priority, ...(Object.keys(limits).length ? { limits } : {}) },
         });
-        agents.push({ name: agent.name, model: turn.model, output: turn.output });
-        current = `${input}\n\n[${agent.name}] ${turn.output}`;
       }
-      const output = agents.at(-1)?.output ?? '';
+      if (journal) {
+        const j = journal;
+        log.subscribe((event) => {
+          if (event.type !== 'token-delta') j.appendEvent(event, attempt);
+        });
+        journaled = true;
+      }
+      log.emit([name], { type: 'run-start', council: name, input });
+      if (resumed) log.emit([name], { type: 'run-resume', ...resumed });
+      await untilAborted(this.#prepare(council, tenant), signal);
+      this.health.start();
+      if (this.scheduler) {
+        const queued = Date.now();
+        release = await this.scheduler.admit(
+          { runId: log.runId, council: council.name, tenant, priority },
+          signal,
+        );
+        log.emit([name], { type: 'run-queued', priority, waitedMs: Date.now() - queued });
+      }
+      const budget = new Budget(limits, usage);
+      const wall = budget.remainingMs();
+      if (wall !== undefined) {
+        timer = setTimeout(
+          () =>
+            ended.abort(budget.exceeded('wallTimeMs', limits.wallTimeMs ?? 0, wall, scope?.lastOutput ?? '')),
+          wall,
+        );
+        timer.unref?.();
+      }
+      scope = {
+        runId: log.runId,
+        log,
+        journal,
+        budget,
+        signal,
+        end: (reason) => ended.abort(reason),
+        registry: this.registry,
+        redactor: this.#redactor,
+        retry: this.#deps.retry,
+        limiter: this.scheduler?.limiter,
+        memory: this.memoryOf(council),
+        tenant,
+        skillsOf: (agent) =>
+          (agent.spec.skills ?? []).map(
+            (skillName) =>
+              agent.skillInstances.find((s) => s.name === skillName) ??
+              (this.skills.get(skillName) as AnySkill),
+          ),
+        outcomes,
+        lastOutput: '',
+      };
+      const result = await executeCouncil(scope, council, input, [name]);
+      signal.throwIfAborted();
       const durationMs = Date.now() - started;
-      log.emit([name], { type: 'run-finish', output, usage: { ...usage }, durationMs });
-      return { runId: log.runId, council: name, status: 'succeeded', output, agents, usage, durationMs };
-    } catch (cause) {
-      const error = signal.aborted
-        ? new HarnessError('aborted', `run ${log.runId} was aborted`, { cause: signal.reason })
-        : toHarnessError(cause);
-      const durationMs = Date.now() - started;
-      log.emit([name], { type: 'run-error', error: eventError(error), usage: { ...usage }, durationMs });
+      log.emit([name], { type: 'run-finish', output: result.output, usage: { ...usage }, durationMs });
+      journal?.finishRun(log.runId, 'succeeded', { output: result.output, usage });
       return {
         runId: log.runId,
         council: name,
-        status: error.code === 'aborted' ? 'aborted' : 'failed',
-        output: agents.at(-1)?.output ?? '',
-        agents,
+        status: 'succeeded',
+        output: result.output,
+        agents: outcomes,
+        usage,
+        durationMs,
+        ...(result.confidence === undefined ? {} : { confidence: result.confidence }),
+      };
+    } catch (cause) {
+      const reason = signal.aborted ? signal.reason : undefined;
+      let error =
+        reason !== undefined && HarnessError.isInstance(reason) && reason.code === 'limit_exceeded'
+          ? reason
+          : signal.aborted
+            ? new HarnessError('aborted', `run ${log.runId} was aborted`, { cause: signal.reason })
+            : toHarnessError(cause);
+      const partialOutput = scope?.lastOutput ?? outcomes.at(-1)?.output ?? '';
+      if (isRunLimit(error)) {
+        // The usage in the error is the run's at the moment it stopped: the final totals.
+        error = new HarnessError(error.code, error.message, {
+          ...(error.hint === undefined ? {} : { hint: error.hint }),
+          details: { ...error.details, usage: { ...usage }, partialOutput },
+        });
+        const d = error.details as { limit: string; limitValue: number; used: number };
+        log.emit([name], { type: 'limit-exceeded', limit: d.limit, limitValue: d.limitValue, used: d.used });
+      }
+      const status: RunStatus =
+        error.code === 'aborted' ? 'aborted' : error.code === 'limit_exceeded' ? 'limit_exceeded' : 'failed';
+      const durationMs = Date.now() - started;
+      log.emit([name], { type: 'run-error', error: eventError(error), usage: { ...usage }, durationMs });
+      // An interrupted run stays resumable only when the process dies; a run that ended here is final.
+      if (journal && journaled) {
+        journal.finishRun(log.runId, status, {
+          output: partialOutput,
+          usage,
+          error: { code: error.code, message: error.message, details: error.details },
+        });
+      }
+      return {
+        runId: log.runId,
+        council: name,
+        status,
+        output: partialOutput,
+        agents: outcomes,
         usage,
         durationMs,
         error,
       };
+    } finally {
+      if (timer) clearTimeout(timer);
+      release?.();
     }
   }
 
@@ -460,4 +669,11 @@ function councilFromSpec(spec: CouncilSpec): Council {
 function describe(source: LoadedConfig, path: Array<string | number>): string {
   const loc = source.locate(path);
   return `${loc.file ?? 'config'}${loc.line === undefined ? '' : `:${loc.line}`} ${loc.path}`;
+}
+
+/** A stable hash of what decides a council's path (strategy, agents, options); memory and skill code are not part of it. */
+export function councilHash(council: Council): string {
+  const skip = new Set(['memory', 'skillInstances', 'knowledge']);
+  const text = JSON.stringify(council, (key, value) => (skip.has(key) ? undefined : value));
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

@@ -2,7 +2,8 @@
 import type { HarnessError } from '../errors.ts';
 import type { EventLog, RunEvent, Usage } from './events.ts';
 
-export type RunStatus = 'succeeded' | 'failed' | 'aborted';
+/** `limit_exceeded`: a run limit ended it; `error.details` names the limit, the usage and the partial output. */
+export type RunStatus = 'succeeded' | 'failed' | 'aborted' | 'limit_exceeded';
 
 export interface AgentOutcome {
   name: string;
@@ -20,8 +21,10 @@ export interface RunResult {
   agents: AgentOutcome[];
   usage: Usage;
   durationMs: number;
-  /** Set when status is `failed` or `aborted`. */
+  /** Set when status is not `succeeded`. */
   error?: HarnessError;
+  /** 0..1 when the council's strategy measures it (a vote's agreement). */
+  confidence?: number;
 }
 
 export class Run implements PromiseLike<RunResult>, AsyncIterable<RunEvent> {

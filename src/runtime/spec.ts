@@ -1,4 +1,6 @@
 /** Plain, serialisable descriptions of councils and agents: what YAML loads into and what the TS API builds. */
+import type { RunLimits } from './budget.ts';
+import type { Priority } from './scheduler/types.ts';
 
 export type RecursionFallback = 'ReAsk' | 'Escalate' | 'BestSoFar' | 'Fail';
 
@@ -33,6 +35,20 @@ export interface AgentSpec {
   dependsOn?: string[];
   /** `vote` councils only: the weight of this agent's vote, a positive number (default 1). */
   weight?: number;
+  /**
+   * Agents of the same council this one may hand sub-tasks to: its model gets a `spawn_agent`
+   * tool naming them. Sub-agents share the run's budget and go one level deeper each time.
+   */
+  subagents?: string[];
+  /**
+   * Where the agent's confidence (0..1) comes from, for `trigger_on` conditions: `self_rating` (the
+   * agent ends its answer with `Confidence: 0.8`, stripped from the output) or `structured` (the
+   * answer is JSON with a `confidence` field). Default: `self_rating` when a trigger reads
+   * `confidence`, else none.
+   */
+  confidence?: 'self_rating' | 'structured';
+  /** The stronger model a recursion fallback `Escalate` hands the step to (default: the first fallback model). */
+  escalateTo?: string;
 }
 
 export interface KnowledgeDocument {
@@ -113,8 +129,12 @@ export interface CouncilSpec {
   embeddingModel?: string;
   recursionDepth?: number;
   recursion?: Partial<RecursionPolicySpec>;
+  /** Limits of every run of this council, shared by its agents and their sub-agents (see `RunLimits`). */
+  limits?: RunLimits;
   /** Documents remembered in the council memory at start (idempotent), for the Search skill. */
   knowledge?: Array<string | KnowledgeDocument>;
+  /** Scheduling priority of its runs when a scheduler is configured (default `normal`; a run's own wins). */
+  priority?: Priority;
   agents: AgentSpec[];
 }
 
