@@ -11,6 +11,7 @@ export {
 } from './errors.ts';
 export { classifyFailure, type Failure, type FailureKind } from './gateway/classify.ts';
 export { defaultRetryPolicy, type RetryPolicy } from './gateway/gateway-model.ts';
+export type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './gateway/limiter.ts';
 export {
   createMemoryProbe,
   HealthMonitor,
@@ -26,25 +27,65 @@ export { type ProviderContext, type ProviderType, registerProviderType } from '.
 export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts';
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
 export { createSimulatedEmbeddingModel, simulatedEmbedding } from './models/simulated-embeddings.ts';
-export type { ModelCapability, ModelEntry, ModelType, SimulatedRule } from './models/types.ts';
+export type {
+  ModelCapability,
+  ModelEntry,
+  ModelRateLimits,
+  ModelType,
+  SimulatedRule,
+} from './models/types.ts';
 export { parsePrompt } from './prompt/parse.ts';
 export type { UnifiedMessage, UnifiedPrompt } from './prompt/schema.ts';
 export { toModelMessages } from './prompt/to-model-messages.ts';
 export { countTokens } from './prompt/tokens.ts';
 export { Agent, type AgentOptions } from './runtime/agent.ts';
+export type { SpawnRequest, SubAgentResult } from './runtime/agent-run.ts';
+export { Budget, type LimitName, type RunLimits } from './runtime/budget.ts';
 export { createNluSkill, createSearchSkill, type NluResult } from './runtime/builtin-skills.ts';
 export type { CallLlmOptions, CallLlmResult, StreamLlmResult } from './runtime/call-llm.ts';
 export { Council, type CouncilOptions } from './runtime/council.ts';
 export type { EventError, RunEvent, RunEventType, Usage } from './runtime/events.ts';
-export { defaultMemoryUrl, Harness, type HarnessOptions, type RunOptions } from './runtime/harness.ts';
+export {
+  defaultJournalUrl,
+  defaultMemoryUrl,
+  Harness,
+  type HarnessOptions,
+  type RunOptions,
+} from './runtime/harness.ts';
+export {
+  type JournalRun,
+  type JournalRunStatus,
+  type JournalStep,
+  openJournal,
+  type RunFilter,
+  type RunJournal,
+  SqliteJournal,
+} from './runtime/journal.ts';
 export { RecursionPolicy, type RecursionPolicyOptions } from './runtime/recursion-policy.ts';
 export { type AgentOutcome, Run, type RunResult, type RunStatus } from './runtime/run.ts';
+export type { CallLimiterOptions, SchedulerCallLimiter } from './runtime/scheduler/call-limiter.ts';
+export { createScheduler, type HarnessScheduler, schedulerDefaults } from './runtime/scheduler/scheduler.ts';
+export type {
+  BucketStats,
+  ModelLimiterStats,
+  Priority,
+  ProviderLimiterStats,
+  ProviderRateLimits,
+  RunTicket,
+  Scheduler,
+  SchedulerOptions,
+  SchedulerStats,
+} from './runtime/scheduler/types.ts';
 export {
   type AnySkill,
+  checkSkillOutput,
+  isSkillSource,
   Skill,
   type SkillContext,
   type SkillOptions,
   SkillRegistry,
+  type SkillSource,
+  skillNamePattern,
 } from './runtime/skill.ts';
 export type {
   AgentSpec,
@@ -53,4 +94,24 @@ export type {
   RecursionFallback,
   RecursionPolicySpec,
 } from './runtime/spec.ts';
+export {
+  cacheStats,
+  loadSkillBundle,
+  type McpServerOptions,
+  McpSkillSource,
+  mcpServer,
+  type ResolvedSkills,
+  readSkillBundleManifest,
+  resolveSkillConfig,
+  type SkillBundle,
+  type SkillBundleInput,
+  type SkillBundleManifest,
+  type SkillBundleOutput,
+  SkillCache,
+  type SkillCacheOptions,
+  type SkillCacheStats,
+  type SkillConfig,
+  skillCache,
+  withCache,
+} from './skills/index.ts';
 export { OpenTelemetryExporter, type OpenTelemetryExporterOptions } from './telemetry/otel-exporter.ts';
