@@ -413,7 +413,7 @@ describe('parseConfig: schema errors', () => {
     expect(error.message).toBe('unknown key "colour"');
     expect(error.location).toMatchObject({ path: 'councils[0].colour', line: 31, column: 5 });
     expect(error.hint).toBe(
-      'remove it; allowed keys in councils[0]: name, description, strategy, memory, embedding_model, recursion_depth, recursion, knowledge, agents',
+      'remove it; allowed keys in councils[0]: name, description, strategy, merge, vote, debate, router, output, memory, embedding_model, recursion_depth, recursion, knowledge, agents',
     );
     const top = failure(`${valid}modles: []\n`);
     expect(top.message).toBe('unknown key "modles" — did you mean "models"?');
@@ -678,5 +678,235 @@ describe('formatYamlPath', () => {
     [[0, 1], '[0][1]'],
   ] as const)('%j → %j', (path, expected) => {
     expect(formatYamlPath(path)).toBe(expected);
+  });
+});
+
+describe('parseConfig: council strategies', () => {
+  const strategyError = (text: string): HarnessError => {
+    try {
+      parseConfig(text, { file: 'councils.yaml', env: {} });
+    } catch (error) {
+      if (HarnessError.isInstance(error)) return error;
+      throw error;
+    }
+    throw new Error('expected parseConfig to throw');
+  };
+  const models = `models:
+  - id: sim
+    type: simulated
+  - id: fast
+    type: simulated
+councils:
+`;
+  /** Line numbers in the tests below count from line 1 of `models` (councils start at line 7). */
+  const graphCouncil = `${models}  - name: Research
+    strategy: graph
+    output: Review
+    agents:
+      - name: Facts
+        model: sim
+      - name: Writer
+        model: sim
+        depends_on: [Facts, Review]
+      - name: Review
+        model: sim
+        depends_on: [Writer]
+`;
+
+  it('maps every strategy option to the camelCase spec', () => {
+    const config = parseConfig(`${models}  - name: Par
+    strategy: parallel
+    merge: Editor
+    agents:
+      - { name: A, model: sim }
+      - { name: Editor, model: sim }
+  - name: Vote
+    strategy: vote
+    vote: { rule: normalized, quorum: 2 }
+    agents:
+      - { name: A, model: sim, weight: 2 }
+      - { name: B, model: sim }
+  - name: Debate
+    strategy: debate
+    debate: { rounds: 3, judge: J }
+    agents:
+      - { name: A, model: sim }
+      - { name: B, model: sim }
+      - { name: J, model: sim }
+  - name: Route
+    strategy: router
+    router:
+      routes: [{ when: "refund|invoice", agent: Billing }]
+      model: fast
+      default: General
+    agents:
+      - { name: General, model: sim, description: Anything else }
+      - { name: Billing, model: sim, description: Money matters }
+  - name: Graph
+    strategy: graph
+    output: B
+    agents:
+      - { name: A, model: sim }
+      - { name: B, model: sim, depends_on: [A] }
+`);
+    const [par, vote, debate, route, graph] = config.councils;
+    expect(par).toMatchObject({ strategy: 'parallel', merge: 'Editor' });
+    expect(vote).toMatchObject({ strategy: 'vote', vote: { rule: 'normalized', quorum: 2 } });
+    expect(vote?.agents[0]).toEqual({ name: 'A', model: 'sim', weight: 2 });
+    expect(debate?.debate).toEqual({ rounds: 3, judge: 'J' });
+    expect(route?.router).toEqual({
+      routes: [{ when: 'refund|invoice', agent: 'Billing' }],
+      model: 'fast',
+      default: 'General',
+    });
+    expect(route?.agents[1]).toEqual({ name: 'Billing', model: 'sim', description: 'Money matters' });
+    expect(graph).toMatchObject({ strategy: 'graph', output: 'B' });
+    expect(graph?.agents[1]?.dependsOn).toEqual(['A']);
+  });
+
+  it('rejects a dependency cycle with graph_cycle: the cycle spelt out, every edge located', () => {
+    const error = strategyError(graphCouncil);
+    expect(error.code).toBe('graph_cycle');
+    expect(error.message).toBe('council "Research" has a dependency cycle: Writer -> Review -> Writer');
+    expect(error.location).toEqual({
+      file: 'councils.yaml',
+      path: 'councils[0].agents[1].depends_on[1]',
+      line: 15,
+      column: 29,
+    });
+    expect(error.details.cycle).toEqual(['Writer', 'Review', 'Writer']);
+    expect(error.details.edges).toEqual([
+      {
+        from: 'Writer',
+        to: 'Review',
+        file: 'councils.yaml',
+        path: 'councils[0].agents[1].depends_on[1]',
+        line: 15,
+        column: 29,
+      },
+      {
+        from: 'Review',
+        to: 'Writer',
+        file: 'councils.yaml',
+        path: 'councils[0].agents[2].depends_on[0]',
+        line: 18,
+        column: 22,
+      },
+    ]);
+    expect(error.hint).toBe(
+      'an agent cannot wait for itself; remove one of these depends_on entries: ' +
+        'councils[0].agents[1].depends_on[1] (line 15), councils[0].agents[2].depends_on[0] (line 18)',
+    );
+  });
+
+  it('locates a three-agent cycle from its first-declared agent', () => {
+    const error = strategyError(`${models}  - name: G
+    strategy: graph
+    agents:
+      - { name: C, model: sim, depends_on: [A] }
+      - { name: A, model: sim, depends_on: [B] }
+      - { name: B, model: sim, depends_on: [C] }
+`);
+    expect(error.message).toBe('council "G" has a dependency cycle: C -> A -> B -> C');
+    expect((error.details.edges as Array<{ line: number }>).map((edge) => edge.line)).toEqual([10, 11, 12]);
+  });
+
+  it.each([
+    [
+      'an unknown depends_on name',
+      ['depends_on: [Writer]', 'depends_on: [Writr]'],
+      'councils[0].agents[2].depends_on[0]',
+      18,
+      'council "Research": agent "Review" depends on "Writr", which is not an agent of this council — did you mean "Writer"?',
+    ],
+    [
+      'an unknown output agent',
+      ['output: Review', 'output: Reviw'],
+      'councils[0].output',
+      9,
+      'council "Research": output agent "Reviw" is not an agent of this council — did you mean "Review"?',
+    ],
+    [
+      'depends_on on a pipeline',
+      ['strategy: graph\n    output: Review', 'strategy: pipeline'],
+      'councils[0].agents[1].depends_on',
+      14,
+      'council "Research": agent "Writer" has `depends_on`, an option of strategy graph, but this council\'s strategy is pipeline',
+    ],
+    [
+      'an option of another strategy',
+      ['output: Review', 'vote: { quorum: 2 }'],
+      'councils[0].vote',
+      9,
+      'council "Research": `vote` is an option of strategy vote, but this council\'s strategy is graph',
+    ],
+  ])('rejects %s at its line', (_, [from, to], path, line, message) => {
+    const error = strategyError(graphCouncil.replace(from as string, to as string));
+    expect(error).toMatchObject({ code: 'config_invalid', message, location: { path, line } });
+  });
+
+  it('rejects an invalid route expression, an unknown route agent and an unknown router model', () => {
+    const router = (routes: string, model = 'fast') => `${models}  - name: Route
+    strategy: router
+    router:
+      routes: [${routes}]
+      model: ${model}
+    agents:
+      - { name: General, model: sim }
+      - { name: Billing, model: sim }
+`;
+    expect(strategyError(router('{ when: "refund(", agent: Billing }'))).toMatchObject({
+      code: 'config_invalid',
+      message: 'council "Route": route 1 has an invalid regular expression: /refund(/i: Unterminated group',
+      location: { path: 'councils[0].router.routes[0].when', line: 10, column: 24 },
+    });
+    expect(strategyError(router('{ when: refund, agent: Biling }'))).toMatchObject({
+      location: { path: 'councils[0].router.routes[0].agent', line: 10 },
+      details: { suggestion: 'Billing' },
+    });
+    expect(strategyError(router('{ when: refund, agent: Billing }', 'fsat'))).toMatchObject({
+      code: 'unknown_model',
+      message: 'unknown model "fsat" — did you mean "fast"?',
+      location: { path: 'councils[0].router.model', line: 11 },
+    });
+  });
+
+  it('rejects a quorum no vote can reach, and out-of-range values through the schema', () => {
+    const vote = (options: string, weight = '') => `${models}  - name: V
+    strategy: vote
+    vote: ${options}
+    agents:
+      - { name: A, model: sim${weight} }
+      - { name: B, model: sim }
+`;
+    expect(strategyError(vote('{ quorum: 3 }'))).toMatchObject({
+      code: 'config_invalid',
+      message: 'council "V": quorum 3 can never be reached: the 2 voters weigh 2 in total',
+      location: { path: 'councils[0].vote.quorum', line: 9 },
+    });
+    expect(() => parseConfig(vote('{ quorum: 3 }', ', weight: 2'))).not.toThrow();
+    expect(strategyError(vote('{ quorum: 1 }', ', weight: -1'))).toMatchObject({
+      code: 'config_invalid',
+      location: { path: 'councils[0].agents[0].weight', line: 11 },
+    });
+    expect(strategyError(vote('{ rule: judge }'))).toMatchObject({
+      message: 'council "V": vote rule judge needs `judge: <agent>`',
+      location: { path: 'councils[0].vote', line: 9 },
+    });
+    expect(
+      strategyError(`${models}  - name: D
+    strategy: debate
+    debate: { rounds: 0, judge: A }
+    agents:
+      - { name: A, model: sim }
+`),
+    ).toMatchObject({ code: 'config_invalid', location: { path: 'councils[0].debate.rounds', line: 9 } });
+    expect(
+      strategyError(`${models}  - name: D
+    strategy: paralel
+    agents:
+      - { name: A, model: sim }
+`),
+    ).toMatchObject({ code: 'config_invalid', location: { path: 'councils[0].strategy', line: 8 } });
   });
 });

@@ -8,6 +8,7 @@ import { type Document, isScalar, LineCounter, parseDocument, type YAMLParseErro
 import { HarnessError, type HarnessErrorCode, type SourceLocation } from '../errors.ts';
 import type { ModelEntry } from '../models/types.ts';
 import type { AgentSpec, CouncilSpec, TelemetrySpec } from '../runtime/spec.ts';
+import { checkStrategy } from '../runtime/strategy-check.ts';
 import { type DescribedIssue, describeIssues } from './describe-issue.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { type InterpolationEnv, interpolateDocument } from './interpolate.ts';
@@ -299,6 +300,56 @@ function crossCheck(
       }
     });
   });
+  issues.push(...strategyIssues(file, locator, modelIds));
+  return issues;
+}
+
+/**
+ * Every council's strategy options, checked by the same code as the `Council` constructor and
+ * located in the file: unknown agent names, options of another strategy, cycles (`graph_cycle`,
+ * with the location of every edge in `details.edges` and the hint), and an unknown router model.
+ */
+function strategyIssues(
+  file: ConfigFileYaml,
+  locator: YamlLocator,
+  modelIds: readonly string[] | undefined,
+): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  (file.councils ?? []).forEach((council, c) => {
+    const at = (path: ReadonlyArray<string | number>): Array<string | number> => [
+      'councils',
+      c,
+      ...path.map((segment) =>
+        typeof segment === 'string'
+          ? segment.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+          : segment,
+      ),
+    ];
+    for (const issue of checkStrategy(toCouncilSpec(council), 'yaml')) {
+      const edges = issue.edges?.map((edge) => {
+        const location = locator.locate(at(edge.path));
+        return { from: edge.from, to: edge.to, ...location };
+      });
+      issues.push({
+        code: issue.code,
+        path: at(issue.path),
+        message: issue.message,
+        hint:
+          edges === undefined
+            ? issue.hint
+            : `${issue.hint}: ${edges
+                .map((edge) => `${edge.path}${edge.line === undefined ? '' : ` (line ${edge.line})`}`)
+                .join(', ')}`,
+        ...(issue.details === undefined && edges === undefined
+          ? {}
+          : { details: { ...issue.details, ...(edges === undefined ? {} : { edges }) } }),
+      });
+    }
+    const model = council.router?.model;
+    if (modelIds !== undefined && model !== undefined && !modelIds.includes(model)) {
+      issues.push(unknownName('unknown_model', model, modelIds, ['councils', c, 'router', 'model']));
+    }
+  });
   return issues;
 }
 
@@ -345,6 +396,9 @@ function toAgentSpec(agent: AgentYaml): AgentSpec {
     maxTokens: agent.max_tokens,
     temperature: agent.temperature,
     maxSteps: agent.max_steps,
+    description: agent.description,
+    dependsOn: agent.depends_on === undefined ? undefined : [...agent.depends_on],
+    weight: agent.weight,
   });
 }
 
@@ -354,6 +408,18 @@ function toCouncilSpec(council: CouncilYaml): CouncilSpec {
     name: council.name,
     description: council.description,
     strategy: council.strategy,
+    merge: council.merge,
+    vote: council.vote === undefined ? undefined : compact({ ...council.vote }),
+    debate: council.debate === undefined ? undefined : compact({ ...council.debate }),
+    router:
+      council.router === undefined
+        ? undefined
+        : compact({
+            routes: council.router.routes?.map((route) => ({ when: route.when, agent: route.agent })),
+            model: council.router.model,
+            default: council.router.default,
+          }),
+    output: council.output,
     memory: council.memory,
     embeddingModel: council.embedding_model,
     recursionDepth: council.recursion_depth,

@@ -115,12 +115,107 @@ export const agentSchema = z.strictObject({
   max_tokens: z.int().positive().optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_steps: z.int().positive().optional().describe('Model/tool loop steps per agent turn (default 5).'),
+  description: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("What this agent is for, in one line (a router council's model picks agents by it)."),
+  depends_on: z
+    .array(z.string().min(1))
+    .optional()
+    .describe(
+      'strategy graph: agents of this council that run first; their labelled outputs follow the input.',
+    ),
+  weight: z
+    .number()
+    .positive()
+    .optional()
+    .describe("strategy vote: the weight of this agent's vote (default 1)."),
+});
+
+/** `vote:` of a vote council. */
+export const voteSchema = z.strictObject({
+  rule: z
+    .enum(['majority', 'normalized', 'judge'])
+    .optional()
+    .describe(
+      'majority = identical answers; normalized = equal up to case, spaces and punctuation; judge = the judge agent picks (default judge when judge is set, else majority).',
+    ),
+  quorum: z
+    .number()
+    .positive()
+    .optional()
+    .describe(
+      'Weighted votes that must agree; the vote ends as soon as they do, and fails when they no longer can.',
+    ),
+  judge: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('rule judge: the agent that picks the winning answer (it does not vote).'),
+});
+
+/** `debate:` of a debate council. */
+export const debateSchema = z.strictObject({
+  rounds: z.int().min(1).max(20).optional().describe('Rounds of answers, 1..20 (default 2).'),
+  judge: z
+    .string()
+    .min(1)
+    .describe('The agent that reads the debate and gives the final answer (it does not debate).'),
+});
+
+/** `router:` of a router council. */
+export const routerSchema = z.strictObject({
+  routes: z
+    .array(
+      z.strictObject({
+        when: z
+          .string()
+          .min(1)
+          .describe('A regular expression, tested case-insensitively against the run input.'),
+        agent: z.string().min(1).describe('The agent that answers inputs it matches.'),
+      }),
+    )
+    .optional()
+    .describe('Rules tried in order; the first match routes.'),
+  model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("A model id that picks an agent by name from the agents' descriptions when no rule matches."),
+  default: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The agent used when nothing else picks one (default: the first agent).'),
 });
 
 export const councilSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
-  strategy: z.enum(['pipeline']).optional().describe('How agents cooperate (default pipeline).'),
+  strategy: z
+    .enum(['pipeline', 'parallel', 'vote', 'debate', 'router', 'graph'])
+    .optional()
+    .describe('How agents cooperate (default pipeline); see docs/councils.md.'),
+  merge: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "strategy parallel: the agent that merges the other agents' outputs (default: outputs joined).",
+    ),
+  vote: voteSchema.optional().describe('strategy vote: how the winning answer is picked.'),
+  debate: debateSchema.optional().describe('strategy debate (required there): the judge and the rounds.'),
+  router: routerSchema
+    .optional()
+    .describe('strategy router (required there): rules, a model, a default agent.'),
+  output: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "strategy graph: the agent whose output is the council's (default: the sink, or all sinks joined).",
+    ),
   memory: z
     .string()
     .min(1)
