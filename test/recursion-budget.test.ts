@@ -379,3 +379,67 @@ describe('abort is terminal and journaled', () => {
     journal.close();
   });
 });
+
+describe('YAML: limits, sub-agents, escalation and trigger_on', () => {
+  const yaml = `
+models:
+  - id: sim
+    type: simulated
+    rules:
+      - when: "previous answer"
+        reply: "Better answer.\\nConfidence: 0.9"
+      - when: "."
+        reply: "Rough answer.\\nConfidence: 0.2"
+councils:
+  - name: Q
+    recursion: { max_depth: 2, trigger_on: ["confidence < 0.6"], fallback: ReAsk }
+    limits: { tokens: 100000, model_calls: 10, cost_usd: 5, wall_time_ms: 60000, depth: 3 }
+    agents:
+      - name: W
+        model: sim
+        subagents: [Helper]
+        escalate_to: sim
+        confidence: self_rating
+      - name: Helper
+        model: sim
+`;
+
+  it('maps every key and runs the trigger loop', async () => {
+    const harness = Harness.fromYaml(yaml, { journal: false, memory: 'memory://' });
+    const council = harness.council('Q');
+    expect(council.limits).toEqual({
+      tokens: 100000,
+      modelCalls: 10,
+      costUsd: 5,
+      wallTimeMs: 60000,
+      depth: 3,
+    });
+    expect(council.agents[0]?.spec).toMatchObject({
+      subagents: ['Helper'],
+      escalateTo: 'sim',
+      confidence: 'self_rating',
+    });
+    const result = await harness.run('Q', 'Explain tides.');
+    expect(result.status).toBe('succeeded');
+    expect(result.output).toBe('Better answer.');
+    await harness.stop();
+  });
+
+  it('points at an unknown sub-agent, escalation model and a bad limit with file, line and path', () => {
+    const bad = (text: string) => thrown(() => Harness.fromYaml(text, { file: 'c.yaml', journal: false }));
+    const e1 = bad(yaml.replace('subagents: [Helper]', 'subagents: [Helpr]'));
+    expect(e1.code).toBe('config_invalid');
+    expect(e1.location).toMatchObject({
+      file: 'c.yaml',
+      line: 17,
+      path: 'councils[0].agents[0].subagents[0]',
+    });
+    expect(e1.message).toContain('did you mean "Helper"');
+    const e2 = bad(yaml.replace('escalate_to: sim', 'escalate_to: simm'));
+    expect(e2.code).toBe('unknown_model');
+    expect(e2.location?.path).toBe('councils[0].agents[0].escalate_to');
+    const e3 = bad(yaml.replace('model_calls: 10', 'model_calls: -1'));
+    expect(e3.code).toBe('config_invalid');
+    expect(e3.location?.path).toBe('councils[0].limits.model_calls');
+  });
+});

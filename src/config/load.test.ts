@@ -413,7 +413,7 @@ describe('parseConfig: schema errors', () => {
     expect(error.message).toBe('unknown key "colour"');
     expect(error.location).toMatchObject({ path: 'councils[0].colour', line: 31, column: 5 });
     expect(error.hint).toBe(
-      'remove it; allowed keys in councils[0]: name, description, strategy, merge, vote, debate, router, output, memory, embedding_model, recursion_depth, recursion, knowledge, agents',
+      'remove it; allowed keys in councils[0]: name, description, strategy, merge, vote, debate, router, output, memory, embedding_model, recursion_depth, recursion, knowledge, priority, limits, agents',
     );
     const top = failure(`${valid}modles: []\n`);
     expect(top.message).toBe('unknown key "modles" — did you mean "models"?');
@@ -678,6 +678,192 @@ describe('formatYamlPath', () => {
     [[0, 1], '[0][1]'],
   ] as const)('%j → %j', (path, expected) => {
     expect(formatYamlPath(path)).toBe(expected);
+  });
+});
+
+describe('parseConfig: scheduler, rate limits and council priority', () => {
+  const thrown = (fn: () => unknown): HarnessError => {
+    try {
+      fn();
+    } catch (error) {
+      if (HarnessError.isInstance(error)) return error;
+      throw error;
+    }
+    throw new Error('expected a HarnessError, nothing was thrown');
+  };
+  const scheduled = `models:
+  - id: m
+    type: openai
+    rate_limits: { rpm: 500, tpm: 30000, max_concurrency: 8 }
+councils:
+  - name: Support
+    priority: high
+    agents:
+      - name: A
+        model: m
+scheduler:
+  max_concurrent_runs: 4
+  max_queued_runs: 100
+  aging_ms: 2000
+  councils:
+    Support: { max_concurrent_runs: 2 }
+  providers:
+    openai: { rpm: 1000, tpm: 200000 }
+`;
+
+  it('maps the snake_case keys to SchedulerOptions, ModelEntry.rateLimits and CouncilSpec.priority', () => {
+    const config = parseConfig(scheduled);
+    expect(config.models[0]?.rateLimits).toEqual({ rpm: 500, tpm: 30_000, maxConcurrency: 8 });
+    expect(config.councils[0]?.priority).toBe('high');
+    expect(config.scheduler).toEqual({
+      maxConcurrentRuns: 4,
+      maxQueuedRuns: 100,
+      agingMs: 2000,
+      councils: { Support: { maxConcurrentRuns: 2 } },
+      providers: { openai: { rpm: 1000, tpm: 200_000 } },
+    });
+  });
+
+  it('leaves everything out when the file sets none of it', () => {
+    const config = parseConfig(valid);
+    expect(config.scheduler).toBeUndefined();
+    expect(config.councils[0]?.priority).toBeUndefined();
+    expect(config.models[0]?.rateLimits).toBeUndefined();
+  });
+
+  it.each([
+    ['rpm: 500', 'rpm: 0', 'models[0].rate_limits.rpm', 4],
+    ['max_concurrency: 8', 'max_concurrency: 2.5', 'models[0].rate_limits.max_concurrency', 4],
+    ['priority: high', 'priority: urgent', 'councils[0].priority', 7],
+    ['aging_ms: 2000', 'aging_ms: -1', 'scheduler.aging_ms', 14],
+    ['max_queued_runs: 100', 'max_queued_runs: lots', 'scheduler.max_queued_runs', 13],
+    ['openai: { rpm: 1000', 'opnai: { rpm: 1000', 'scheduler.providers.opnai', 18],
+    ['max_concurrent_runs: 4', 'max_concurent_runs: 4', 'scheduler.max_concurent_runs', 12],
+  ])('rejects %s → %s at %s', (from, to, path, line) => {
+    const error = thrown(() => parseConfig(scheduled.replace(from, to)));
+    expect(error).toMatchObject({ code: 'config_invalid', location: { path, line } });
+  });
+
+  it('refuses a cap for a council the file does not define, with a did-you-mean', () => {
+    const error = thrown(() => parseConfig(scheduled.replace('    Support: { max', '    Suport: { max')));
+    expect(error).toMatchObject({
+      code: 'unknown_council',
+      location: { path: 'scheduler.councils.Suport', line: 16 },
+      details: { council: 'Suport', suggestion: 'Support' },
+    });
+  });
+
+  it('accepts caps for councils defined elsewhere when the file has no councils', () => {
+    const config = parseConfig('scheduler:\n  councils:\n    Elsewhere: { max_concurrent_runs: 1 }\n');
+    expect(config.scheduler?.councils).toEqual({ Elsewhere: { maxConcurrentRuns: 1 } });
+  });
+});
+
+describe('parseConfig: recursion.trigger_on expressions', () => {
+  const harnessError = (fn: () => unknown): HarnessError => {
+    try {
+      fn();
+    } catch (error) {
+      if (HarnessError.isInstance(error)) return error;
+      throw error;
+    }
+    throw new Error('expected a HarnessError, nothing was thrown');
+  };
+  /** A council whose `trigger_on:` line is `line` (line 4 of the file). */
+  const withTriggers = (line: string) => `councils:
+  - name: C
+    recursion:
+${line}
+    agents:
+      - { name: A, model: m }
+`;
+
+  it('loads valid expressions as written', () => {
+    const config = parseConfig(
+      withTriggers(`      trigger_on: ["confidence < 0.6", 'output contains "sorry"', steps > 3]`),
+    );
+    expect(config.councils[0]?.recursion?.triggerOn).toEqual([
+      'confidence < 0.6',
+      'output contains "sorry"',
+      'steps > 3',
+    ]);
+  });
+
+  it('fails with file:line:column at the second "<" of confidence << 0.6', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'forge-trigger-'));
+    try {
+      const path = join(dir, 'councils.yaml');
+      //                                  column 20 is the opening quote, 33 the second "<"
+      await writeFile(path, withTriggers('      trigger_on: ["confidence << 0.6"]'));
+      const error = await loadConfigFile(path).catch((caught: unknown) => caught);
+      expect(HarnessError.isInstance(error)).toBe(true);
+      const located = error as HarnessError;
+      expect(located).toMatchObject({
+        code: 'trigger_invalid',
+        location: { file: path, path: 'councils[0].recursion.trigger_on[0]', line: 4, column: 33 },
+        details: { expression: 'confidence << 0.6', column: 13 },
+      });
+      expect(located.format().split('\n')[0]).toBe(
+        `${path}:4:33 (councils[0].recursion.trigger_on[0]): trigger_on "confidence << 0.6" : expected a number, a string or a field, not "<", at column 13`,
+      );
+      expect(located.hint).toContain('confidence');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['plain', '      trigger_on: [confidence << 0.6]', 32],
+    ['single-quoted', "      trigger_on: ['confidence << 0.6']", 33],
+    ['double-quoted with an escape before it', '      trigger_on: ["\\tconfidence << 0.6"]', 35],
+    ["single-quoted with '' before it", "      trigger_on: ['output == ''x'' or confidence << 0.6']", 52],
+    ['in a block sequence', '      trigger_on:\n        - "confidence << 0.6"', 24],
+  ])('points inside a %s scalar', (_kind, line, column) => {
+    const error = harnessError(() => parseConfig(withTriggers(line), { file: 'c.yaml' }));
+    expect(error.code).toBe('trigger_invalid');
+    expect(error.location?.column).toBe(column);
+    expect(error.location?.line).toBe(line.includes('\n') ? 5 : 4);
+  });
+
+  it('points at the entry that fails, with a did-you-mean for a misspelt field', () => {
+    const error = harnessError(() =>
+      parseConfig(withTriggers('      trigger_on: ["confidence < 0.6", "confidnce < 0.5"]'), {
+        file: 'c.yaml',
+      }),
+    );
+    expect(error).toMatchObject({
+      code: 'trigger_invalid',
+      location: { file: 'c.yaml', path: 'councils[0].recursion.trigger_on[1]', line: 4, column: 41 },
+    });
+    expect(error.message).toContain('(did you mean "confidence"?)');
+    expect(error.details.issues).toEqual([
+      expect.objectContaining({
+        code: 'trigger_invalid',
+        path: 'councils[0].recursion.trigger_on[1]',
+        column: 41,
+      }),
+    ]);
+  });
+
+  it('points just past the value when the expression ends too early', () => {
+    const error = harnessError(() => parseConfig(withTriggers('      trigger_on: ["confidence < "]')));
+    // The value spans columns 21..33; column 34 is its closing quote.
+    expect(error.location).toMatchObject({ line: 4, column: 34 });
+    expect(error.message).toContain('at column 14');
+  });
+
+  it('points at the scalar when its text is not the expression (interpolated, block scalar)', () => {
+    const interpolated = harnessError(() =>
+      parseConfig(withTriggers('      trigger_on: ["${TRIGGER}"]'), {
+        env: { TRIGGER: 'confidence << 0.6' },
+      }),
+    );
+    expect(interpolated.location).toMatchObject({ line: 4, column: 20 });
+    expect(interpolated.details).toMatchObject({ expression: 'confidence << 0.6', column: 13 });
+    const block = harnessError(() =>
+      parseConfig(withTriggers('      trigger_on:\n        - |\n          confidence << 0.6')),
+    );
+    expect(block.location).toMatchObject({ line: 5, column: 11 });
   });
 });
 

@@ -4,11 +4,16 @@
  * Every failure is one {@link HarnessError} pointing at the exact line and column.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { type Document, isScalar, LineCounter, parseDocument, type YAMLParseError } from 'yaml';
 import { HarnessError, type HarnessErrorCode, type SourceLocation } from '../errors.ts';
 import type { ModelEntry } from '../models/types.ts';
+import type { SchedulerOptions } from '../runtime/scheduler/types.ts';
 import type { AgentSpec, CouncilSpec, TelemetrySpec } from '../runtime/spec.ts';
 import { checkStrategy } from '../runtime/strategy-check.ts';
+import { parseTrigger } from '../runtime/trigger-expr.ts';
+import type { SkillConfig } from '../skills/config.ts';
+import { readSkillBundleManifest } from '../skills/skill-md.ts';
 import { type DescribedIssue, describeIssues } from './describe-issue.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { type InterpolationEnv, interpolateDocument } from './interpolate.ts';
@@ -18,6 +23,8 @@ import {
   type CouncilYaml,
   configFileSchema,
   type ModelEntryYaml,
+  type SchedulerYaml,
+  type SkillConfigYaml,
 } from './schema.ts';
 import { createYamlLocator, type YamlLocator, type YamlPath } from './yaml-source.ts';
 
@@ -30,6 +37,15 @@ export interface HarnessConfig {
   /** `councils:` in file order; empty when the file has none. */
   councils: CouncilSpec[];
   telemetry?: TelemetrySpec;
+  /** The top-level `scheduler:` map, camelCase; absent when the file has none. */
+  scheduler?: SchedulerOptions;
+  /** `skills:` entries in file order (bundle paths and MCP `cwd` absolute); absent when the file has none. */
+  skills?: SkillConfig[];
+  /**
+   * The top-level `journal:`: a `sqlite://` URL with its path made absolute against the file's
+   * folder, or `false` (journal off); absent when the file has none.
+   */
+  journal?: string | false;
 }
 
 /** A validated config file and a way back to its source. */
@@ -51,8 +67,13 @@ export interface ParseConfigOptions {
   file?: string;
   /** Variables for `${VAR}` interpolation; default `process.env`. */
   env?: Record<string, string | undefined>;
-  /** When given, every agent skill must be one of these (`unknown_skill` otherwise). */
+  /**
+   * When given, every agent skill must be one of these, a bundle of `skills:`, or start with
+   * `<mcp server name>_` (`unknown_skill` otherwise).
+   */
   knownSkills?: readonly string[];
+  /** Folder that relative `skills:` paths start from (default: the file's folder, else the current one). */
+  baseDir?: string;
 }
 
 /** A problem found after zod, with the error code it is reported under. */
@@ -62,6 +83,8 @@ interface CheckIssue {
   message: string;
   hint: string;
   details?: Record<string, unknown>;
+  /** 0-based index of the offending character inside the string at `path` (a `trigger_on` expression). */
+  offset?: number;
 }
 
 const yamlHints: Record<string, string> = {
@@ -235,11 +258,31 @@ function unknownName(
   };
 }
 
+/** A `trigger_on` expression that does not parse, located at the offending character. */
+function triggerIssue(expression: string, path: Array<string | number>): CheckIssue | undefined {
+  try {
+    parseTrigger(expression);
+    return undefined;
+  } catch (error) {
+    if (!HarnessError.isInstance(error) || error.code !== 'trigger_invalid') throw error;
+    const column = error.details.column;
+    return {
+      code: 'trigger_invalid',
+      path,
+      message: error.message,
+      hint: error.hint ?? 'see docs/config.md for the trigger_on grammar',
+      details: error.details,
+      ...(typeof column === 'number' ? { offset: column - 1 } : {}),
+    };
+  }
+}
+
 /** Checks zod cannot express: unique names and references between sections. */
 function crossCheck(
   file: ConfigFileYaml,
   locator: YamlLocator,
   knownSkills?: readonly string[],
+  mcpServers: readonly string[] = [],
 ): CheckIssue[] {
   const issues: CheckIssue[] = [];
   const models = file.models ?? [];
@@ -280,6 +323,10 @@ function crossCheck(
         locator,
       ),
     );
+    council.recursion?.trigger_on?.forEach((expression, t) => {
+      const issue = triggerIssue(expression, ['councils', c, 'recursion', 'trigger_on', t]);
+      if (issue !== undefined) issues.push(issue);
+    });
     council.agents.forEach((agent, a) => {
       const base = ['councils', c, 'agents', a];
       if (modelIds !== undefined) {
@@ -290,10 +337,25 @@ function crossCheck(
           if (!modelIds.includes(id))
             issues.push(unknownName('unknown_model', id, modelIds, [...base, 'fallback', f]));
         });
+        if (agent.escalate_to !== undefined && !modelIds.includes(agent.escalate_to)) {
+          issues.push(unknownName('unknown_model', agent.escalate_to, modelIds, [...base, 'escalate_to']));
+        }
       }
+      const agentNames = council.agents.map((other) => other.name);
+      agent.subagents?.forEach((name, s) => {
+        if (agentNames.includes(name)) return;
+        const guess = didYouMean(name, agentNames);
+        issues.push({
+          code: 'config_invalid',
+          path: [...base, 'subagents', s],
+          message: `agent "${agent.name}" lists unknown sub-agent "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`,
+          hint: `sub-agents are agents of the same council: ${quoteList(agentNames)}`,
+        });
+      });
       if (knownSkills !== undefined) {
         agent.skills?.forEach((skill, s) => {
-          if (!knownSkills.includes(skill)) {
+          // An MCP server's tools are known once it runs: `<server>_<tool>` is accepted here.
+          if (!knownSkills.includes(skill) && !mcpServers.some((server) => skill.startsWith(`${server}_`))) {
             issues.push(unknownName('unknown_skill', skill, knownSkills, [...base, 'skills', s]));
           }
         });
@@ -383,6 +445,14 @@ function toModelEntry(model: ModelEntryYaml): ModelEntry {
     dimensions: model.dimensions,
     latencyMs: model.latency_ms,
     rules: model.rules?.map((rule) => ({ when: rule.when, reply: rule.reply })),
+    rateLimits:
+      model.rate_limits === undefined
+        ? undefined
+        : compact({
+            rpm: model.rate_limits.rpm,
+            tpm: model.rate_limits.tpm,
+            maxConcurrency: model.rate_limits.max_concurrency,
+          }),
   });
 }
 
@@ -399,6 +469,9 @@ function toAgentSpec(agent: AgentYaml): AgentSpec {
     description: agent.description,
     dependsOn: agent.depends_on === undefined ? undefined : [...agent.depends_on],
     weight: agent.weight,
+    subagents: agent.subagents === undefined ? undefined : [...agent.subagents],
+    confidence: agent.confidence,
+    escalateTo: agent.escalate_to,
   });
 }
 
@@ -440,15 +513,184 @@ function toCouncilSpec(council: CouncilYaml): CouncilSpec {
             meta: document.meta === undefined ? undefined : { ...document.meta },
           }),
     ),
+    priority: council.priority,
+    limits:
+      council.limits === undefined
+        ? undefined
+        : compact({
+            tokens: council.limits.tokens,
+            costUsd: council.limits.cost_usd,
+            wallTimeMs: council.limits.wall_time_ms,
+            modelCalls: council.limits.model_calls,
+            depth: council.limits.depth,
+          }),
     agents: council.agents.map(toAgentSpec),
   });
 }
 
-/** Maps a validated config file (snake_case) to the camelCase shapes of the runtime. */
-export function toHarnessConfig(file: ConfigFileYaml): HarnessConfig {
+/**
+ * The `skills:` entries: each bundle's SKILL.md is read now (a bad bundle throws
+ * `skill_bundle_invalid`, located in its SKILL.md or, for a missing folder, in the config), so
+ * its name is known to the agent checks; MCP server and bundle names must be unique, and a
+ * `name:` entry must name a known skill.
+ */
+function checkSkillEntries(
+  file: ConfigFileYaml,
+  baseDir: string,
+  locator: YamlLocator,
+  knownSkills: readonly string[] | undefined,
+): { known: string[] | undefined; mcpServers: string[]; issues: CheckIssue[] } {
+  const entries = file.skills ?? [];
+  const bundles: Array<{ name: string; path: Array<string | number> }> = [];
+  const servers: Array<{ name: string; path: Array<string | number> }> = [];
+  entries.forEach((entry, i) => {
+    if (entry.bundle !== undefined) {
+      const path = ['skills', i, 'bundle'];
+      try {
+        bundles.push({ name: readSkillBundleManifest(resolve(baseDir, entry.bundle)).name, path });
+      } catch (error) {
+        if (!HarnessError.isInstance(error)) throw error;
+        const listed = locator.locate(path);
+        // A missing folder is the config's mistake; a bad SKILL.md is located in the SKILL.md.
+        const inConfig = error.details.field === 'folder';
+        const line = listed.line === undefined ? '' : `:${listed.line}`;
+        throw new HarnessError(error.code, error.message, {
+          cause: error.cause,
+          location: inConfig ? listed : error.location,
+          hint: inConfig
+            ? 'give the path of a folder holding a SKILL.md, relative to the config file'
+            : `${error.hint ?? ''} (bundle listed at ${listed.file ?? 'config'}${line} ${listed.path})`,
+          details: { ...error.details, config: listed },
+        });
+      }
+    } else if (entry.mcp !== undefined) {
+      servers.push({ name: entry.mcp.name, path: ['skills', i, 'mcp', 'name'] });
+    }
+  });
+  const issues = [
+    ...duplicates(
+      bundles,
+      (name) => `two skill bundles are named "${name}"`,
+      'give each SKILL.md a unique name',
+      locator,
+    ),
+    ...duplicates(
+      servers,
+      (name) => `duplicate MCP server name "${name}"`,
+      'give each MCP server a unique name (it prefixes its skills)',
+      locator,
+    ),
+  ];
+  const known = knownSkills === undefined ? undefined : [...knownSkills, ...bundles.map((b) => b.name)];
+  if (known !== undefined) {
+    entries.forEach((entry, i) => {
+      if (entry.name !== undefined && !known.includes(entry.name)) {
+        issues.push(unknownName('unknown_skill', entry.name, known, ['skills', i, 'name']));
+      }
+    });
+  }
+  return { known, mcpServers: servers.map((s) => s.name), issues };
+}
+
+function toSkillConfig(entry: SkillConfigYaml, baseDir: string | undefined): SkillConfig {
+  const at = (path: string) => (baseDir === undefined ? path : resolve(baseDir, path));
+  if (entry.bundle !== undefined) return { bundle: at(entry.bundle) };
+  if (entry.mcp !== undefined) {
+    const mcp = entry.mcp;
+    return {
+      mcp: compact({
+        name: mcp.name,
+        command: mcp.command,
+        args: mcp.args === undefined ? undefined : [...mcp.args],
+        env: mcp.env === undefined ? undefined : { ...mcp.env },
+        // A stdio server starts in the config file's folder, so `args: [server.js]` works from there.
+        cwd: mcp.command === undefined ? undefined : at(mcp.cwd ?? '.'),
+        url: mcp.url,
+        headers: mcp.headers === undefined ? undefined : { ...mcp.headers },
+        connectTimeoutMs: mcp.connect_timeout_ms,
+        callTimeoutMs: mcp.call_timeout_ms,
+      }),
+    };
+  }
   return compact({
+    name: entry.name as string,
+    cache:
+      entry.cache === undefined ? undefined : compact({ size: entry.cache.size, ttlMs: entry.cache.ttl_ms }),
+  });
+}
+
+function toSchedulerOptions(scheduler: SchedulerYaml): SchedulerOptions {
+  const councils = scheduler.councils;
+  const providers = scheduler.providers;
+  return compact({
+    maxConcurrentRuns: scheduler.max_concurrent_runs,
+    maxQueuedRuns: scheduler.max_queued_runs,
+    agingMs: scheduler.aging_ms,
+    councils:
+      councils === undefined
+        ? undefined
+        : Object.fromEntries(
+            Object.entries(councils).map(([name, cap]) => [
+              name,
+              compact({ maxConcurrentRuns: cap.max_concurrent_runs }),
+            ]),
+          ),
+    providers:
+      providers === undefined
+        ? undefined
+        : Object.fromEntries(
+            Object.entries(providers).map(([type, limits]) => [
+              type,
+              compact({ rpm: limits?.rpm, tpm: limits?.tpm }),
+            ]),
+          ),
+  });
+}
+
+/** A cap under `scheduler.councils` for a council the file does not define is almost surely a typo. */
+function schedulerIssues(file: ConfigFileYaml): CheckIssue[] {
+  const caps = file.scheduler?.councils;
+  // Without `councils:` the names may come from another file or from code.
+  if (caps === undefined || file.councils === undefined) return [];
+  const known = file.councils.map((council) => council.name);
+  return Object.keys(caps)
+    .filter((name) => !known.includes(name))
+    .map((name) => {
+      const suggestion = didYouMean(name, known);
+      return {
+        code: 'unknown_council' as const,
+        path: ['scheduler', 'councils', name],
+        message: suggestion
+          ? `scheduler cap for unknown council "${name}" — did you mean "${suggestion}"?`
+          : `scheduler cap for unknown council "${name}"`,
+        hint: `${suggestion ? `use "${suggestion}"; ` : ''}councils: ${quoteList(known)}`,
+        details: { council: name, known, ...(suggestion ? { suggestion } : {}) },
+      };
+    });
+}
+
+/**
+ * `journal: sqlite://rel/path` is relative to the config file, like `skills:` paths, so a
+ * council's journal does not move with the directory `forge` happens to run in.
+ */
+function toJournalUrl(journal: string | false, baseDir: string | undefined): string | false {
+  if (journal === false) return false;
+  const path = journal.slice('sqlite://'.length);
+  if (path === ':memory:' || baseDir === undefined) return journal;
+  return `sqlite://${resolve(baseDir, path)}`;
+}
+
+/**
+ * Maps a validated config file (snake_case) to the camelCase shapes of the runtime. Relative
+ * `skills:` paths and the `journal:` path are resolved against `baseDir` when it is given.
+ */
+export function toHarnessConfig(file: ConfigFileYaml, baseDir?: string): HarnessConfig {
+  return compact({
+    scheduler: file.scheduler === undefined ? undefined : toSchedulerOptions(file.scheduler),
+    skills: file.skills?.map((entry) => toSkillConfig(entry, baseDir)),
     models: (file.models ?? []).map(toModelEntry),
     councils: (file.councils ?? []).map(toCouncilSpec),
+    journal: file.journal === undefined ? undefined : toJournalUrl(file.journal, baseDir),
     telemetry:
       file.telemetry === undefined
         ? undefined
@@ -482,7 +724,7 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
   const env: InterpolationEnv = options.env ?? process.env;
   interpolateDocument(doc, { env, lineCounter, source: text, ...(file === undefined ? {} : { file }) });
   const data = toJS(doc, file);
-  const locator = createYamlLocator(doc, lineCounter, file);
+  const locator = createYamlLocator(doc, lineCounter, file, text);
 
   const parsed = configFileSchema.safeParse(data);
   if (!parsed.success) {
@@ -493,12 +735,21 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
     );
   }
 
-  const problems = crossCheck(parsed.data, locator, options.knownSkills);
+  const baseDir = options.baseDir ?? (file === undefined ? process.cwd() : dirname(resolve(file)));
+  const skillEntries = checkSkillEntries(parsed.data, baseDir, locator, options.knownSkills);
+  const problems = [
+    ...crossCheck(parsed.data, locator, skillEntries.known, skillEntries.mcpServers),
+    ...skillEntries.issues,
+    ...schedulerIssues(parsed.data),
+  ];
   if (problems.length > 0) {
     const located = problems.map((problem) => ({
       code: problem.code,
       path: problem.path,
-      location: locator.locate(problem.path),
+      location:
+        problem.offset === undefined
+          ? locator.locate(problem.path)
+          : locator.locateInValue(problem.path, problem.offset),
       message: problem.message,
       hint: problem.hint,
       missing: false,
@@ -508,7 +759,7 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
   }
 
   return {
-    ...toHarnessConfig(parsed.data),
+    ...toHarnessConfig(parsed.data, baseDir),
     ...(file === undefined ? {} : { file }),
     locate: (path) => locator.locate(path),
   };

@@ -36,6 +36,17 @@ export const modelTypeSchema = z.enum([
   'simulated',
 ]);
 
+/** Client-side limits of one model, enforced by the scheduler's call limiter. */
+export const rateLimitsSchema = z.strictObject({
+  rpm: z.number().positive().optional().describe('Requests per minute.'),
+  tpm: z.number().positive().optional().describe('Tokens per minute, prompt plus output.'),
+  max_concurrency: z
+    .int()
+    .positive()
+    .optional()
+    .describe('Calls in flight at most; adaptive concurrency backs off below it on 429s (default 64).'),
+});
+
 export const modelEntrySchema = z
   .strictObject({
     id: z.string().min(1).describe('The id councils use to name this model.'),
@@ -69,6 +80,9 @@ export const modelEntrySchema = z
       .describe('Embedding models: vector length (simulated default 256).'),
     latency_ms: z.int().nonnegative().optional().describe('type simulated only: added latency per call.'),
     rules: z.array(simulatedRuleSchema).optional().describe('type simulated only: scripted replies.'),
+    rate_limits: rateLimitsSchema
+      .optional()
+      .describe('Requests and tokens per minute and concurrency the scheduler keeps this model within.'),
   })
   .superRefine((entry, ctx) => {
     if (entry.type === 'local' && entry.path === undefined && entry.endpoint === undefined) {
@@ -131,6 +145,30 @@ export const agentSchema = z.strictObject({
     .positive()
     .optional()
     .describe("strategy vote: the weight of this agent's vote (default 1)."),
+  subagents: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('Agents of this council it may hand sub-tasks to (its model gets a spawn_agent tool).'),
+  confidence: z
+    .enum(['self_rating', 'structured'])
+    .optional()
+    .describe(
+      'Where its confidence comes from for trigger_on: a "Confidence: 0.8" last line, or a JSON confidence field (default self_rating when a trigger reads confidence).',
+    ),
+  escalate_to: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The stronger model id a recursion fallback Escalate hands the step to (default: the first fallback).'),
+});
+
+/** `limits:` of a council: shared by a run and all its sub-agents; reaching one ends the run with limit_exceeded. */
+export const limitsSchema = z.strictObject({
+  tokens: z.int().positive().optional().describe('Input plus output tokens over all model calls.'),
+  cost_usd: z.number().positive().optional().describe('USD over all model calls (registry prices).'),
+  wall_time_ms: z.int().positive().optional().describe('Wall time from the run start, milliseconds.'),
+  model_calls: z.int().positive().optional().describe('Model calls, retries and fallbacks included.'),
+  depth: z.int().nonnegative().max(32).optional().describe('Sub-agent levels below the council agents.'),
 });
 
 /** `vote:` of a vote council. */
@@ -243,6 +281,11 @@ export const councilSchema = z.strictObject({
     )
     .optional()
     .describe('Documents stored in the council memory at start, for recall by the Search skill.'),
+  priority: z
+    .enum(['high', 'normal', 'low'])
+    .optional()
+    .describe('Scheduling priority of its runs (default normal; waiting runs age upwards).'),
+  limits: limitsSchema.optional(),
   agents: z.array(agentSchema).min(1, 'a council needs at least one agent'),
 });
 
@@ -252,14 +295,164 @@ export const telemetrySchema = z.strictObject({
   service_name: z.string().optional(),
 });
 
+/** Size and age limits of a skill's LRU result cache. */
+export const skillCacheSchema = z.strictObject({
+  size: z.int().positive().optional().describe('Most results kept (default 500).'),
+  ttl_ms: z
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('How long a result is served, in milliseconds (default 60000; 0 = until evicted).'),
+});
+
+/** An MCP server whose tools become skills named `<name>_<tool>`: `command` (stdio) or `url` (streamable HTTP). */
+export const mcpServerSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z][\w-]{0,63}$/, 'use a letter first, then letters, digits, _ or -')
+      .describe('Prefixes the skills of its tools: <name>_<tool>.'),
+    command: z.string().min(1).optional().describe('stdio: the program to start, e.g. node or npx.'),
+    args: z.array(z.string()).optional().describe('stdio: its arguments.'),
+    env: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('stdio: environment variables for the server (on top of PATH, HOME and a few more).'),
+    cwd: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("stdio: working folder, relative to the config file's folder (default: that folder)."),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('streamable HTTP: the endpoint, e.g. http://127.0.0.1:3001/mcp.'),
+    headers: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('streamable HTTP: headers sent with every request.'),
+    connect_timeout_ms: z
+      .int()
+      .positive()
+      .optional()
+      .describe('How long a connect or reconnect may take, in milliseconds (default 10000).'),
+    call_timeout_ms: z
+      .int()
+      .positive()
+      .optional()
+      .describe('How long one tool call may take, in milliseconds (default 60000).'),
+  })
+  .superRefine((server, ctx) => {
+    if ((server.command === undefined) === (server.url === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [server.command === undefined ? 'command' : 'url'],
+        message: 'an MCP server needs exactly one of `command` (stdio) and `url` (streamable HTTP)',
+      });
+    }
+    if (server.url !== undefined) {
+      for (const key of ['args', 'env', 'cwd'] as const) {
+        if (server[key] !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `\`${key}\` is only valid with \`command\`` });
+        }
+      }
+    }
+    if (server.command !== undefined && server.headers !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: '`headers` is only valid with `url`' });
+    }
+  });
+
+/**
+ * One entry of `skills:`: a SKILL.md bundle folder, an MCP server, or options (a cache) for a
+ * skill registered in code, by name.
+ */
+export const skillConfigSchema = z
+  .strictObject({
+    bundle: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("A folder with a SKILL.md, relative to the config file's folder."),
+    mcp: mcpServerSchema.optional(),
+    name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A skill registered in code (or a built-in) that these options apply to.'),
+    cache: skillCacheSchema.optional().describe("Caches the skill's successful results (LRU)."),
+  })
+  .superRefine((entry, ctx) => {
+    const kinds = (['bundle', 'mcp', 'name'] as const).filter((key) => entry[key] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: kinds.length === 0 ? [] : [kinds[1] ?? 'name'],
+        message:
+          kinds.length === 0
+            ? 'a skills entry needs one of `bundle`, `mcp` or `name`'
+            : `a skills entry has one of \`bundle\`, \`mcp\` or \`name\`, not ${kinds.map((k) => `\`${k}\``).join(' and ')}`,
+      });
+    }
+    if (entry.cache !== undefined && entry.name === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['cache'], message: '`cache` is only valid with `name`' });
+    }
+  });
+
+/** Run admission and shared rate limits: the top-level `scheduler:` map. */
+export const schedulerSchema = z.strictObject({
+  max_concurrent_runs: z.int().positive().optional().describe('Runs executing at once (default 256).'),
+  max_queued_runs: z
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('Runs waiting for a slot; one more is refused as overloaded (default 10000).'),
+  aging_ms: z
+    .int()
+    .positive()
+    .optional()
+    .describe("A waiting run's priority rises one level per this many milliseconds (default 5000)."),
+  councils: z
+    .record(z.string().min(1), z.strictObject({ max_concurrent_runs: z.int().positive().optional() }))
+    .optional()
+    .describe('Per council name: its own cap on concurrent runs.'),
+  providers: z
+    .partialRecord(
+      modelTypeSchema,
+      z.strictObject({
+        rpm: z.number().positive().optional().describe('Requests per minute.'),
+        tpm: z.number().positive().optional().describe('Tokens per minute.'),
+      }),
+    )
+    .optional()
+    .describe('Per provider type: requests and tokens per minute shared by all its models.'),
+});
+
+/** The top-level `journal:` value: a `sqlite://` URL or `false`. */
+export const journalSchema = z.union([
+  z.literal(false),
+  z.string().refine((url) => /^sqlite:\/\/./.test(url), 'journal must be "sqlite://path" or false'),
+]);
+
 export const configFileSchema = z.strictObject({
   version: z.literal(1).optional(),
   models: z.array(modelEntrySchema).optional(),
   councils: z.array(councilSchema).optional(),
   telemetry: telemetrySchema.optional(),
+  scheduler: schedulerSchema.optional().describe('Run admission, priorities and shared rate limits.'),
+  skills: z
+    .array(skillConfigSchema)
+    .optional()
+    .describe('SKILL.md bundles, MCP servers, and options for skills registered in code.'),
+  journal: journalSchema
+    .optional()
+    .describe(
+      'The run journal: "sqlite://path" (relative to this file; default $FORGE_JOURNAL_URL, else sqlite://.forge/journal.db) or false for none (no resume, no forge runs).',
+    ),
 });
 
 export type ModelEntryYaml = z.infer<typeof modelEntrySchema>;
 export type AgentYaml = z.infer<typeof agentSchema>;
 export type CouncilYaml = z.infer<typeof councilSchema>;
 export type ConfigFileYaml = z.infer<typeof configFileSchema>;
+export type SchedulerYaml = z.infer<typeof schedulerSchema>;
+export type SkillConfigYaml = z.infer<typeof skillConfigSchema>;

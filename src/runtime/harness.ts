@@ -139,7 +139,16 @@ export class Harness {
     options: Omit<HarnessOptions, 'models' | 'councils'> = {},
   ): Promise<Harness> {
     const config = await loadConfigFile(path, configOptions(options));
-    return new Harness({ ...options, models: config.models, councils: config.councils }, config);
+    const journal = options.journal ?? config.journal;
+    return new Harness(
+      {
+        ...options,
+        models: config.models,
+        councils: config.councils,
+        ...(journal === undefined ? {} : { journal }),
+      },
+      config,
+    );
   }
 
   /** Builds a harness from YAML text (`file` only names it in errors). */
@@ -149,7 +158,16 @@ export class Harness {
   ): Harness {
     const { file, ...rest } = options;
     const config = parseConfig(text, { ...configOptions(rest), ...(file === undefined ? {} : { file }) });
-    return new Harness({ ...rest, models: config.models, councils: config.councils }, config);
+    const journal = rest.journal ?? config.journal;
+    return new Harness(
+      {
+        ...rest,
+        models: config.models,
+        councils: config.councils,
+        ...(journal === undefined ? {} : { journal }),
+      },
+      config,
+    );
   }
 
   /**
@@ -255,6 +273,26 @@ export class Harness {
             where,
           );
         }
+      }
+      const names = council.agents.map((a) => a.name);
+      for (const [si, name] of (agent.spec.subagents ?? []).entries()) {
+        if (names.includes(name)) continue;
+        const guess = didYouMean(name, names);
+        throw this.#locate(
+          new HarnessError('config_invalid', `agent "${agent.name}" lists unknown sub-agent "${name}"`, {
+            hint: guess
+              ? `did you mean "${guess}"?`
+              : `sub-agents are agents of the same council: ${names.join(', ')}`,
+            details: { option: `Council.agents[${ai}].subagents[${si}]` },
+          }),
+          at('agents', ai, 'subagents', si),
+        );
+      }
+      if (agent.spec.escalateTo !== undefined && !this.registry.has(agent.spec.escalateTo)) {
+        throw this.#locate(
+          unknownModel(agent.spec.escalateTo, this.registry.ids()),
+          at('agents', ai, 'escalate_to'),
+        );
       }
       for (const [si, name] of (agent.spec.skills ?? []).entries()) {
         if (agent.skillInstances.some((s) => s.name === name) || this.skills.get(name)) continue;
@@ -654,16 +692,8 @@ function councilFromSpec(spec: CouncilSpec): Council {
     spec.recursion || spec.recursionDepth !== undefined
       ? new RecursionPolicy({ ...spec.recursion, ...(depth === undefined ? {} : { maxDepth: depth }) })
       : undefined;
-  return new Council({
-    name: spec.name,
-    agents: spec.agents,
-    ...(spec.description === undefined ? {} : { description: spec.description }),
-    ...(spec.strategy === undefined ? {} : { strategy: spec.strategy }),
-    ...(spec.memory === undefined ? {} : { memory: spec.memory }),
-    ...(spec.embeddingModel === undefined ? {} : { embeddingModel: spec.embeddingModel }),
-    ...(recursion === undefined ? {} : { recursion }),
-    ...(spec.knowledge === undefined ? {} : { knowledge: spec.knowledge }),
-  });
+  const { recursionDepth: _depth, recursion: _recursion, ...options } = spec;
+  return new Council({ ...options, ...(recursion === undefined ? {} : { recursion }) });
 }
 
 function describe(source: LoadedConfig, path: Array<string | number>): string {
