@@ -43,8 +43,15 @@ export type { SpawnRequest, SubAgentResult } from './runtime/agent-run.ts';
 export { Budget, type LimitName, type RunLimits } from './runtime/budget.ts';
 export { createNluSkill, createSearchSkill, type NluResult } from './runtime/builtin-skills.ts';
 export type { CallLlmOptions, CallLlmResult, StreamLlmResult } from './runtime/call-llm.ts';
-export { Council, type CouncilOptions } from './runtime/council.ts';
+export {
+  Council,
+  type CouncilOptions,
+  type DebateSettings,
+  type RouterSettings,
+  type VoteSettings,
+} from './runtime/council.ts';
 export type { EventError, RunEvent, RunEventType, Usage } from './runtime/events.ts';
+export { type DependencyGraph, findCycle, formatCycle, sinks, topologicalLevels } from './runtime/graph.ts';
 export {
   defaultJournalUrl,
   defaultMemoryUrl,
@@ -90,9 +97,15 @@ export {
 export type {
   AgentSpec,
   CouncilSpec,
+  CouncilStrategy,
+  DebateSpec,
   KnowledgeDocument,
   RecursionFallback,
   RecursionPolicySpec,
+  RouterSpec,
+  RouteSpec,
+  VoteRule,
+  VoteSpec,
 } from './runtime/spec.ts';
 export {
   cacheStats,
