@@ -3,7 +3,17 @@
  * line and column of the YAML source, so every config error can point at the exact node.
  */
 
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  type Scalar,
+} from 'yaml';
 import type { SourceLocation } from '../errors.ts';
 
 /** A path into the parsed config: map keys as strings, list indexes as numbers. */
@@ -92,13 +102,76 @@ export interface YamlLocator {
   locate(path: YamlPath, target?: LocateTarget): SourceLocation;
   /** True when every segment of `path` exists in the file. */
   has(path: YamlPath): boolean;
+  /**
+   * The location of character `index` (0-based, UTF-16 code units) of the string value at
+   * `path`, e.g. the offending character of a `trigger_on` expression. Exact for one-line
+   * plain, single- and double-quoted scalars (`''` and `\` escapes counted) when the locator
+   * was given the source text; without it, the scalar's start + `index` (+1 after an opening
+   * quote). For a value that spans lines, a block scalar, or a value changed by `${VAR}`
+   * interpolation it is the scalar's own location, and for anything else {@link locate}'s.
+   */
+  locateInValue(path: YamlPath, index: number): SourceLocation;
+}
+
+/** Length of a double-quoted escape starting at `raw[i]` (a backslash) and the UTF-16 units it decodes to. */
+function escapeAt(raw: string, i: number): { length: number; units: number } {
+  const kind = raw[i + 1];
+  const digits = kind === 'x' ? 2 : kind === 'u' ? 4 : kind === 'U' ? 8 : 0;
+  if (digits === 0) return { length: 2, units: 1 };
+  const code = Number.parseInt(raw.slice(i + 2, i + 2 + digits), 16);
+  const units = Number.isInteger(code) && code > 0xffff && code <= 0x10ffff ? 2 : 1;
+  return { length: 2 + digits, units };
+}
+
+/**
+ * Source offset of each UTF-16 unit of a one-line flow scalar's value, or `undefined` when
+ * the value is not a readable one-line copy of its source (folded lines, block scalars,
+ * interpolated values), where no per-character mapping exists.
+ */
+function valueOffsets(node: Scalar, source: string): number[] | undefined {
+  const range = node.range;
+  if (range === undefined || range === null || typeof node.value !== 'string') return undefined;
+  const raw = source.slice(range[0], range[1]);
+  if (/[\r\n]/.test(raw)) return undefined;
+  const value = node.value;
+  const offsets: number[] = [];
+  if (node.type === 'PLAIN') {
+    if (raw !== value) return undefined;
+    for (let i = 0; i < raw.length; i++) offsets.push(range[0] + i);
+    return offsets;
+  }
+  const quote = node.type === 'QUOTE_SINGLE' ? "'" : node.type === 'QUOTE_DOUBLE' ? '"' : undefined;
+  if (quote === undefined || raw[0] !== quote || raw.at(-1) !== quote) return undefined;
+  for (let i = 1; i < raw.length - 1; ) {
+    if (quote === "'" && raw[i] === "'") {
+      // `''` is one quote in the value.
+      offsets.push(range[0] + i);
+      i += 2;
+    } else if (quote === '"' && raw[i] === '\\') {
+      const { length, units } = escapeAt(raw, i);
+      for (let unit = 0; unit < units; unit++) offsets.push(range[0] + i);
+      i += length;
+    } else {
+      // A literal character must be the value's character at the same place, or the two differ (interpolated).
+      if (value[offsets.length] !== raw[i]) return undefined;
+      offsets.push(range[0] + i);
+      i += 1;
+    }
+  }
+  return offsets.length === value.length ? offsets : undefined;
 }
 
 /**
  * A locator over `doc`, whose source was parsed with `lineCounter`; `file` is copied into
  * every location.
  */
-export function createYamlLocator(doc: Document, lineCounter: LineCounter, file?: string): YamlLocator {
+export function createYamlLocator(
+  doc: Document,
+  lineCounter: LineCounter,
+  file?: string,
+  /** The text `doc` was parsed from: makes {@link YamlLocator.locateInValue} exact for quoted values. */
+  source?: string,
+): YamlLocator {
   const position = (node: Node | null): { line?: number; column?: number } => {
     const offset = node?.range?.[0];
     if (offset === undefined) return {};
@@ -118,6 +191,33 @@ export function createYamlLocator(doc: Document, lineCounter: LineCounter, file?
     },
     has(path) {
       return walk(doc, path).depth === path.length;
+    },
+    locateInValue(path, index) {
+      const found = walk(doc, path);
+      const node = deref(doc, found.node);
+      // What `locate(path)` gives, computed here so the method also works detached from the object.
+      const base: SourceLocation = {
+        ...(file === undefined ? {} : { file }),
+        path: formatYamlPath(path),
+        ...position(found.node),
+      };
+      const range = isScalar(node) ? node.range : undefined;
+      if (found.depth !== path.length || !isScalar(node) || range === undefined || range === null)
+        return base;
+      const at = (offset: number): SourceLocation => {
+        const { line, col } = lineCounter.linePos(offset);
+        return { ...base, line, column: col };
+      };
+      if (source !== undefined) {
+        const offsets = valueOffsets(node, source);
+        if (offsets === undefined) return at(range[0]);
+        // Past the last character (an expression that ends too early): just after the value.
+        const last = offsets.at(-1);
+        return at(offsets[index] ?? (last === undefined ? range[0] : last + 1));
+      }
+      if (node.type !== 'PLAIN' && node.type !== 'QUOTE_SINGLE' && node.type !== 'QUOTE_DOUBLE')
+        return at(range[0]);
+      return at(range[0] + index + (node.type === 'PLAIN' ? 0 : 1));
     },
   };
 }
