@@ -270,7 +270,7 @@ function triggerIssue(expression: string, path: Array<string | number>): CheckIs
       code: 'trigger_invalid',
       path,
       message: error.message,
-      hint: error.hint ?? 'see docs/config.md for the trigger_on grammar',
+      hint: error.hint ?? 'write comparisons such as confidence < 0.6 joined by and, or, not',
       details: error.details,
       ...(typeof column === 'number' ? { offset: column - 1 } : {}),
     };
