@@ -123,3 +123,22 @@ describe('the spec councils.yaml (§3.2 + §6.3) on real provider wire formats',
     await harness.stop();
   });
 });
+
+describe('council strategies example', () => {
+  it('strategies.ts: parallel, vote, debate, router and graph councils built in TS', async () => {
+    const r = await example('strategies.ts');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(
+      'Research (parallel) succeeded: Demand is growing; secure battery supply first.',
+    );
+    expect(r.stdout).toContain('  vote: Paris. (quorum 2 reached by Atlas, Baedeker; 1 voter cancelled)');
+    expect(r.stdout).toContain('Capital (vote) succeeded: Paris. [confidence 0.67]');
+    expect(r.stdout).toContain(
+      'Style (debate) succeeded: Spaces: consistent rendering outweighs keypresses.',
+    );
+    expect(r.stdout).toContain('  route: Account (no route matched; the router model triage picked Account)');
+    expect(r.stdout).toContain('Support (router) succeeded: Happy to help: tell me a bit more.');
+    expect(r.stdout).toContain("  graph: Writer (3 agents in 2 levels; the output is Writer's)");
+    expect(r.stdout).not.toContain('failed');
+  });
+});
