@@ -12,6 +12,7 @@ import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
 import { ModelRegistry, unknownModel } from '../models/registry.ts';
 import type { ModelEntry } from '../models/types.ts';
+import { resolveSkillConfig } from '../skills/config.ts';
 import type { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
 import { eventError } from './agent-run.ts';
 import { Budget, isRunLimit, parseLimits, type RunLimits, tighter } from './budget.ts';
@@ -30,8 +31,9 @@ import { EventLog, emptyUsage, type RunEvent } from './events.ts';
 import { type JournalRun, openJournal, processAlive, type RunFilter, type RunJournal } from './journal.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
 import { Run, type RunResult, type RunStatus } from './run.ts';
-import type { Priority, Scheduler } from './scheduler/types.ts';
-import { type AnySkill, SkillRegistry } from './skill.ts';
+import { createScheduler } from './scheduler/scheduler.ts';
+import type { Priority, Scheduler, SchedulerOptions } from './scheduler/types.ts';
+import { type AnySkill, isSkillSource, SkillRegistry, type SkillSource } from './skill.ts';
 import type { CouncilSpec } from './spec.ts';
 
 /** The default memory when a council names none: the embedded SQLite store. */
@@ -44,7 +46,7 @@ export interface HarnessOptions {
   models?: ModelEntry[];
   councils?: Array<Council | CouncilSpec>;
   /** Skills registered in code; YAML names resolve against these and the built-ins (NLU, Search). */
-  skills?: Array<AnySkill>;
+  skills?: Array<AnySkill | SkillSource>;
   /** Memory for councils that name none (default `$FORGE_MEMORY_URL` or `sqlite://.forge/memory.db`). */
   memory?: Memory | string;
   /** Environment for credential references (default `process.env`). */
@@ -61,8 +63,12 @@ export interface HarnessOptions {
    * resume, no `forge runs`). Default `$FORGE_JOURNAL_URL` or `sqlite://.forge/journal.db`.
    */
   journal?: string | RunJournal | false;
-  /** Run admission and model-call rate limits (default: none, every run starts at once). */
-  scheduler?: Scheduler;
+  /**
+   * Run admission (priorities, concurrency caps, tenant quota) and model-call rate limits: a
+   * `Scheduler`, or options for the built-in one (default: `createScheduler()` with the
+   * defaults of docs/scheduler.md, the config file's `scheduler:` when built from one).
+   */
+  scheduler?: Scheduler | SchedulerOptions;
 }
 
 export interface RunOptions {
@@ -93,10 +99,13 @@ export class Harness {
   #started: Promise<void> | undefined;
   readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
   #stopped = false;
+  /** Skill providers (MCP servers): loaded once before the first council is prepared, closed at stop. */
+  readonly #sources: SkillSource[] = [];
+  #sourcesLoaded: Promise<void> | undefined;
   readonly #journalOption: string | RunJournal | false;
   #journal: RunJournal | undefined;
-  /** Run admission and model-call limits, when configured. */
-  readonly scheduler: Scheduler | undefined;
+  /** Run admission and model-call limits; `scheduler.stats()` shows queue depth and waits. */
+  readonly scheduler: Scheduler;
 
   constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
     // Provider warnings reach the run as `model-warning` events; the AI SDK's own console
@@ -118,18 +127,24 @@ export class Harness {
       ...(options.env === undefined ? {} : { env: options.env }),
     });
     for (const skill of builtinSkills()) this.skills.register(skill);
-    for (const skill of options.skills ?? []) this.skills.register(skill);
+    for (const skill of options.skills ?? []) {
+      if (isSkillSource(skill)) this.#sources.push(skill);
+      else this.skills.register(skill);
+    }
     for (const council of options.councils ?? []) this.addCouncil(council);
     this.#defaultMemory = Memory.from(options.memory ?? process.env.FORGE_MEMORY_URL ?? defaultMemoryUrl);
     this.telemetry = options.telemetry;
     this.#journalOption = options.journal ?? process.env.FORGE_JOURNAL_URL ?? defaultJournalUrl;
-    this.scheduler = options.scheduler;
+    this.scheduler =
+      options.scheduler !== undefined && 'admit' in options.scheduler
+        ? options.scheduler
+        : createScheduler(options.scheduler ?? source?.scheduler ?? {});
     this.#tenant = options.tenant ?? 'default';
     this.#deps = {
       registry: this.registry,
       redactor: this.#redactor,
       ...(options.retry === undefined ? {} : { retry: options.retry }),
-      ...(options.scheduler === undefined ? {} : { limiter: options.scheduler.limiter }),
+      limiter: this.scheduler.limiter,
     };
   }
 
@@ -139,16 +154,7 @@ export class Harness {
     options: Omit<HarnessOptions, 'models' | 'councils'> = {},
   ): Promise<Harness> {
     const config = await loadConfigFile(path, configOptions(options));
-    const journal = options.journal ?? config.journal;
-    return new Harness(
-      {
-        ...options,
-        models: config.models,
-        councils: config.councils,
-        ...(journal === undefined ? {} : { journal }),
-      },
-      config,
-    );
+    return Harness.#fromConfig(config, options);
   }
 
   /** Builds a harness from YAML text (`file` only names it in errors). */
@@ -158,12 +164,26 @@ export class Harness {
   ): Harness {
     const { file, ...rest } = options;
     const config = parseConfig(text, { ...configOptions(rest), ...(file === undefined ? {} : { file }) });
-    const journal = rest.journal ?? config.journal;
+    return Harness.#fromConfig(config, rest);
+  }
+
+  static #fromConfig(config: LoadedConfig, options: Omit<HarnessOptions, 'models' | 'councils'>): Harness {
+    const journal = options.journal ?? config.journal;
+    const given = options.skills ?? [];
+    // `skills:` in the file: bundles, MCP servers, and cache settings for skills given in code
+    // (a cached copy registered later replaces the plain one of the same name).
+    const fromFile = config.skills
+      ? resolveSkillConfig(
+          config.skills,
+          given.filter((s): s is AnySkill => !isSkillSource(s)),
+        )
+      : { skills: [], sources: [] };
     return new Harness(
       {
-        ...rest,
+        ...options,
         models: config.models,
         councils: config.councils,
+        skills: [...given, ...fromFile.skills, ...fromFile.sources],
         ...(journal === undefined ? {} : { journal }),
       },
       config,
@@ -228,6 +248,24 @@ export class Harness {
    * problem in another council it does not use (e.g. a missing key).
    */
   #prepare(council: Council, tenant: string): Promise<void> {
+    if (this.#sources.length > 0) {
+      this.#sourcesLoaded ??= this.#loadSources().catch((error: unknown) => {
+        this.#sourcesLoaded = undefined;
+        throw error;
+      });
+      const loaded = this.#sourcesLoaded;
+      return loaded.then(() => this.#prepareCouncil(council, tenant));
+    }
+    return this.#prepareCouncil(council, tenant);
+  }
+
+  /** Starts every skill source (MCP server) and registers the skills it provides. */
+  async #loadSources(): Promise<void> {
+    const loaded = await Promise.all(this.#sources.map((source) => source.load()));
+    for (const skills of loaded) for (const skill of skills) this.skills.register(skill);
+  }
+
+  #prepareCouncil(council: Council, tenant: string): Promise<void> {
     const key = `${tenant}\u0000${council.name}`;
     let prepared = this.#prepared.get(council)?.get(key);
     if (!prepared) {
@@ -358,6 +396,7 @@ export class Harness {
     const memories = new Set<Memory>([this.#defaultMemory]);
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
     await Promise.all([...memories].map((m) => m.close()));
+    await Promise.allSettled(this.#sources.map((source) => source.close()));
     // Only a journal the harness opened itself is closed here; one passed in belongs to the caller.
     if (typeof this.#journalOption !== 'object') this.#journal?.close();
     this.#journal = undefined;
@@ -560,7 +599,7 @@ export class Harness {
         registry: this.registry,
         redactor: this.#redactor,
         retry: this.#deps.retry,
-        limiter: this.scheduler?.limiter,
+        limiter: this.scheduler.limiter,
         memory: this.memoryOf(council),
         tenant,
         skillsOf: (agent) =>
@@ -680,8 +719,9 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 function configOptions(options: Pick<HarnessOptions, 'skills' | 'env'>) {
+  const given = (options.skills ?? []).filter((s): s is AnySkill => !isSkillSource(s));
   return {
-    knownSkills: [...builtinSkills(), ...(options.skills ?? [])].map((s) => s.name),
+    knownSkills: [...builtinSkills(), ...given].map((s) => s.name),
     ...(options.env === undefined ? {} : { env: options.env }),
   };
 }
