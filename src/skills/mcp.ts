@@ -359,6 +359,10 @@ export class McpSkillSource implements SkillSource {
       stdio.stderr?.on('data', (chunk: Buffer | string) => {
         this.#stderr = (this.#stderr + chunk.toString()).slice(-stderrTailBytes);
       });
+      // An 'error' event without a listener would throw in the harness process.
+      stdio.stderr?.on('error', (error) => {
+        this.#lastError = error;
+      });
       transport = stdio;
     } else {
       transport = new sdk.StreamableHTTPClientTransport(new URL(url as string), {
