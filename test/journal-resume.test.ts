@@ -6,7 +6,7 @@
  * when a worker died.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,22 +39,36 @@ interface ChildResult {
   error?: string;
 }
 
-function worker(mode: 'run' | 'resume', journal: string) {
+function worker(mode: string, journal: string, effects?: string) {
   const proc = track(
-    spawn(process.execPath, ['--conditions=forge-source', child, mode, fake.url, journal], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    spawn(
+      process.execPath,
+      ['--conditions=forge-source', child, mode, fake.url, journal, ...(effects ? [effects] : [])],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
   );
   let stderr = '';
+  let lineSeen: (line: string) => void = () => {};
+  const seen = (wanted: string) =>
+    new Promise<void>((resolve) => {
+      lineSeen = (line) => {
+        if (line === wanted) resolve();
+      };
+    });
   proc.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const output = (async () => {
     const it = lines(proc);
-    const first = await it.next();
-    return first.done ? undefined : (JSON.parse(first.value) as ChildResult[]);
+    for (let next = await it.next(); !next.done; next = await it.next()) {
+      if (next.value.startsWith('[')) return JSON.parse(next.value) as ChildResult[];
+      lineSeen(next.value);
+    }
+    return undefined;
   })();
-  return { proc, output, stderr: () => stderr };
+  return { proc, output, stderr: () => stderr, seen };
 }
 
 /** The last user text of a recorded chat request: it names the step (every step's prompt differs). */
@@ -143,4 +157,29 @@ describe('crash-resume from the journal', () => {
     expect(seen.size).toBe(50);
     expect(repeats).toBeLessThanOrEqual(kills.length);
   }, 240_000);
+
+  it('a side-effecting skill killed mid-call runs again with the same idempotency key: one effect', async () => {
+    fake.reset();
+    fake.enqueueReply({ toolCalls: [{ name: 'Charge', args: { amount: 42 } }] });
+    fake.enqueueReply({ text: 'Charged 42.' });
+    const journal = join(dir, 'effects.db');
+    const effects = join(dir, 'effects.txt');
+    const first = worker('effects-run', journal, effects);
+    const charged = first.seen('charged');
+    await charged;
+    first.proc.kill('SIGKILL');
+    await exited(first.proc);
+
+    const second = worker('effects-resume', journal, effects);
+    const out = await second.output;
+    expect(await exited(second.proc), second.stderr()).toBe(0);
+    expect(out?.[0]?.status, out?.[0]?.error).toBe('succeeded');
+    expect(out?.[0]?.output).toBe('Charged 42.');
+    // The tool call ran twice (at least once), its effect happened once; the model call that asked
+    // for it was journaled and not sent again.
+    const lines = readFileSync(effects, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^run_.+\/Pay\/Cashier\/.+/);
+    expect(fake.counters().total).toBe(2);
+  }, 60_000);
 });
