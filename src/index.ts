@@ -2,6 +2,8 @@
  * forge-harness: councils of agents with skills and memory, on any model, that keep working.
  * @packageDocumentation
  */
+export type { Engine, RunJob, RunWork } from './engine/engine.ts';
+export { LocalEngine, type LocalEngineOptions } from './engine/local.ts';
 export {
   formatLocation,
   HarnessError,

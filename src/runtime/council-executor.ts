@@ -35,7 +35,7 @@ import type {
   JsonValue,
   StrategyResult,
 } from './strategies/types.ts';
-import { parseTrigger, type Trigger, type TriggerFields } from './trigger-expr.ts';
+import type { Trigger, TriggerFields } from './trigger-expr.ts';
 
 /** Everything a run tree shares. */
 export interface RunScope {
@@ -93,7 +93,7 @@ export async function executeCouncil(
   }
   const keys = new Set<string>();
   const prefix = path.join('/');
-  const triggers = council.recursion?.triggerOn.map(parseTrigger) ?? [];
+  const triggers = council.recursion?.triggers ?? [];
   const context: CouncilContext = {
     council,
     input,
@@ -414,7 +414,7 @@ async function spawn(
     );
   }
   scope.log.emit(parent.path, { type: 'subagent-spawn', agent: agent.name, depth, input: request.input });
-  const triggers = council.recursion?.triggerOn.map(parseTrigger) ?? [];
+  const triggers = council.recursion?.triggers ?? [];
   try {
     const step = await runStep(scope, agent, request.input, triggers, {
       council,

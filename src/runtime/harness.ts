@@ -5,6 +5,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
+import type { Engine } from '../engine/engine.ts';
+import { LocalEngine } from '../engine/local.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
 import type { RetryPolicy } from '../gateway/gateway-model.ts';
 import { createMemoryProbe, HealthMonitor } from '../health/index.ts';
@@ -28,7 +30,7 @@ import {
 import { Council } from './council.ts';
 import { executeCouncil, type RunScope } from './council-executor.ts';
 import { EventLog, emptyUsage, type RunEvent } from './events.ts';
-import { type JournalRun, openJournal, processAlive, type RunFilter, type RunJournal } from './journal.ts';
+import { type JournalRun, openJournal, type RunFilter, type RunJournal } from './journal.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
 import { Run, type RunResult, type RunStatus } from './run.ts';
 import { createScheduler } from './scheduler/scheduler.ts';
@@ -69,6 +71,8 @@ export interface HarnessOptions {
    * defaults of docs/scheduler.md, the config file's `scheduler:` when built from one).
    */
   scheduler?: Scheduler | SchedulerOptions;
+  /** Where runs execute (default: a `LocalEngine` over the scheduler and the journal). */
+  engine?: Engine;
 }
 
 export interface RunOptions {
@@ -106,6 +110,8 @@ export class Harness {
   #journal: RunJournal | undefined;
   /** Run admission and model-call limits; `scheduler.stats()` shows queue depth and waits. */
   readonly scheduler: Scheduler;
+  /** Where runs execute: the local engine (this process, admitted by the scheduler) by default. */
+  readonly engine: Engine;
 
   constructor(options: HarnessOptions = {}, source?: LoadedConfig) {
     // Provider warnings reach the run as `model-warning` events; the AI SDK's own console
@@ -139,6 +145,8 @@ export class Harness {
       options.scheduler !== undefined && 'admit' in options.scheduler
         ? options.scheduler
         : createScheduler(options.scheduler ?? source?.scheduler ?? {});
+    this.engine =
+      options.engine ?? new LocalEngine({ scheduler: this.scheduler, journal: () => this.journal });
     this.#tenant = options.tenant ?? 'default';
     this.#deps = {
       registry: this.registry,
@@ -345,6 +353,10 @@ export class Harness {
         );
       }
     }
+    const routerModel = council.router?.model;
+    if (routerModel !== undefined && !this.registry.has(routerModel)) {
+      throw this.#locate(unknownModel(routerModel, this.registry.ids()), at('router', 'model'));
+    }
     if (council.embeddingModel !== undefined) {
       try {
         this.registry.resolveEmbedding(council.embeddingModel);
@@ -397,6 +409,7 @@ export class Harness {
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
     await Promise.all([...memories].map((m) => m.close()));
     await Promise.allSettled(this.#sources.map((source) => source.close()));
+    await this.engine.close();
     // Only a journal the harness opened itself is closed here; one passed in belongs to the caller.
     if (typeof this.#journalOption !== 'object') this.#journal?.close();
     this.#journal = undefined;
@@ -455,12 +468,8 @@ export class Harness {
 
   /** Resumes every unfinished run whose process is gone (e.g. after a crash), oldest first. */
   resumeAll(options: Omit<RunOptions, 'tenant'> = {}): Run[] {
-    const journal = this.#journalOrThrow();
-    const orphans = journal
-      .listRuns({ status: 'running', limit: 10_000 })
-      .filter((r) => r.ownerPid !== process.pid && !processAlive(r.ownerPid))
-      .reverse();
-    return orphans.map((r) => this.resume(r.runId, options));
+    this.#journalOrThrow();
+    return this.engine.interrupted().map((runId) => this.resume(runId, options));
   }
 
   /** Runs in the journal, newest first. */
@@ -530,7 +539,6 @@ export class Harness {
     const ended = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, ended.signal]) : ended.signal;
     let timer: NodeJS.Timeout | undefined;
-    let release: (() => void) | undefined;
     let scope: RunScope | undefined;
     let journaled = false;
     try {
@@ -571,61 +579,65 @@ export class Harness {
       if (resumed) log.emit([name], { type: 'run-resume', ...resumed });
       await untilAborted(this.#prepare(council, tenant), signal);
       this.health.start();
-      if (this.scheduler) {
-        const queued = Date.now();
-        release = await this.scheduler.admit(
-          { runId: log.runId, council: council.name, tenant, priority },
-          signal,
-        );
-        log.emit([name], { type: 'run-queued', priority, waitedMs: Date.now() - queued });
-      }
-      const budget = new Budget(limits, usage);
-      const wall = budget.remainingMs();
-      if (wall !== undefined) {
-        timer = setTimeout(
-          () =>
-            ended.abort(budget.exceeded('wallTimeMs', limits.wallTimeMs ?? 0, wall, scope?.lastOutput ?? '')),
-          wall,
-        );
-        timer.unref?.();
-      }
-      scope = {
-        runId: log.runId,
-        log,
-        journal,
-        budget,
+      const queued = Date.now();
+      const job = { runId: log.runId, council: council.name, tenant, priority };
+      // The engine admits the run (queue, priorities, quotas), then the council runs in its slot.
+      return await this.engine.execute(
+        job,
+        async () => {
+          log.emit([name], { type: 'run-queued', priority, waitedMs: Date.now() - queued });
+          const budget = new Budget(limits, usage);
+          const wall = budget.remainingMs();
+          if (wall !== undefined) {
+            timer = setTimeout(
+              () =>
+                ended.abort(
+                  budget.exceeded('wallTimeMs', limits.wallTimeMs ?? 0, wall, scope?.lastOutput ?? ''),
+                ),
+              wall,
+            );
+            timer.unref?.();
+          }
+          scope = {
+            runId: log.runId,
+            log,
+            journal,
+            budget,
+            signal,
+            end: (reason) => ended.abort(reason),
+            registry: this.registry,
+            redactor: this.#redactor,
+            retry: this.#deps.retry,
+            limiter: this.scheduler.limiter,
+            memory: this.memoryOf(council),
+            tenant,
+            skillsOf: (agent) =>
+              (agent.spec.skills ?? []).map(
+                (skillName) =>
+                  agent.skillInstances.find((s) => s.name === skillName) ??
+                  (this.skills.get(skillName) as AnySkill),
+              ),
+            outcomes,
+            lastOutput: '',
+          };
+          const result = await executeCouncil(scope, council, input, [name]);
+          signal.throwIfAborted();
+          const durationMs = Date.now() - started;
+          log.emit([name], { type: 'run-finish', output: result.output, usage: { ...usage }, durationMs });
+          journal?.finishRun(log.runId, 'succeeded', { output: result.output, usage });
+          return {
+            runId: log.runId,
+            council: name,
+            status: 'succeeded',
+            output: result.output,
+            agents: outcomes,
+            usage,
+            durationMs,
+            ...(result.confidence === undefined ? {} : { confidence: result.confidence }),
+          };
+        },
         signal,
-        end: (reason) => ended.abort(reason),
-        registry: this.registry,
-        redactor: this.#redactor,
-        retry: this.#deps.retry,
-        limiter: this.scheduler.limiter,
-        memory: this.memoryOf(council),
-        tenant,
-        skillsOf: (agent) =>
-          (agent.spec.skills ?? []).map(
-            (skillName) =>
-              agent.skillInstances.find((s) => s.name === skillName) ??
-              (this.skills.get(skillName) as AnySkill),
-          ),
-        outcomes,
-        lastOutput: '',
-      };
-      const result = await executeCouncil(scope, council, input, [name]);
-      signal.throwIfAborted();
-      const durationMs = Date.now() - started;
-      log.emit([name], { type: 'run-finish', output: result.output, usage: { ...usage }, durationMs });
-      journal?.finishRun(log.runId, 'succeeded', { output: result.output, usage });
-      return {
-        runId: log.runId,
-        council: name,
-        status: 'succeeded',
-        output: result.output,
-        agents: outcomes,
-        usage,
-        durationMs,
-        ...(result.confidence === undefined ? {} : { confidence: result.confidence }),
-      };
+      );
     } catch (cause) {
       const reason = signal.aborted ? signal.reason : undefined;
       let error =
@@ -668,7 +680,6 @@ export class Harness {
       };
     } finally {
       if (timer) clearTimeout(timer);
-      release?.();
     }
   }
 
