@@ -443,3 +443,65 @@ councils:
     expect(e3.location?.path).toBe('councils[0].limits.model_calls');
   });
 });
+
+describe('malformed tool arguments', () => {
+  const lookup = new Skill({
+    name: 'Lookup',
+    description: 'looks an order up',
+    input: z.object({ orderId: z.string().regex(/^\d+$/) }),
+    run: ({ orderId }) => `order ${orderId}: shipped`,
+  });
+  const bad = { toolCalls: [{ toolName: 'Lookup', input: { orderId: 'four-four' } }] };
+
+  it('go back to the model as a validation message; the run recovers', async () => {
+    const harness = new Harness({
+      journal: false,
+      memory: 'memory://',
+      skills: [lookup],
+      models: models({
+        t: [
+          bad,
+          bad,
+          { toolCalls: [{ toolName: 'Lookup', input: { orderId: '44' } }] },
+          { text: 'Shipped.' },
+        ],
+      }),
+      councils: [
+        new Council({ name: 'S', agents: [new Agent({ name: 'A', model: 't', skills: ['Lookup'] })] }),
+      ],
+    });
+    const events: RunEvent[] = [];
+    const result = await harness.run('S', 'where is 44?', { onEvent: (e) => events.push(e) });
+    expect(result.status).toBe('succeeded');
+    expect(events.filter((e) => e.type === 'tool-call-error')).toHaveLength(2);
+    // The model saw why: the validation message is in its next prompt.
+    expect(JSON.stringify(scripts.get('t')?.calls[1]?.prompt)).toContain('orderId');
+    await harness.stop();
+  });
+
+  it('end the turn with skill_input_invalid after three, and the journal keeps every event', async () => {
+    const journal = new SqliteJournal(join(dir, 'invalid.db'));
+    const harness = new Harness({
+      journal,
+      memory: 'memory://',
+      skills: [lookup],
+      models: models({ t2: [bad, bad, bad, bad, { text: 'never' }] }),
+      councils: [
+        new Council({
+          name: 'S',
+          agents: [new Agent({ name: 'A', model: 't2', skills: ['Lookup'], maxSteps: 10 })],
+        }),
+      ],
+    });
+    const run = harness.run('S', 'where is it?');
+    const result = await run;
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('skill_input_invalid');
+    expect(result.error?.details).toMatchObject({ tool: 'Lookup', invalidCalls: 4, limit: 3 });
+    const journaled = journal.events(result.runId).map((e) => e.type);
+    expect(journaled).toEqual(run.events.filter((e) => e.type !== 'token-delta').map((e) => e.type));
+    expect(journal.getRun(result.runId)?.status).toBe('failed');
+    await harness.stop();
+    journal.close();
+  });
+});
