@@ -103,6 +103,8 @@ export class Harness {
   #started: Promise<void> | undefined;
   readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
   #stopped = false;
+  /** Listeners of every run's events (telemetry, metrics, dashboards). */
+  readonly #listeners = new Set<(event: RunEvent) => void>();
   /** Skill providers (MCP servers): loaded once before the first council is prepared, closed at stop. */
   readonly #sources: SkillSource[] = [];
   #sourcesLoaded: Promise<void> | undefined;
@@ -421,8 +423,7 @@ export class Harness {
    * step is recorded so the run can be resumed after a crash ({@link Harness.resume}).
    */
   run(council: string | Council, input: string, options: RunOptions = {}): Run {
-    const log = new EventLog(`run_${randomUUID()}`);
-    if (options.onEvent) log.subscribe(options.onEvent);
+    const log = this.#log(`run_${randomUUID()}`, options);
     const result = this.#execute(log, council, input, options, undefined).finally(() => log.close());
     return new Run(log, result);
   }
@@ -434,8 +435,7 @@ export class Harness {
    * must still be the one the run started with.
    */
   resume(runId: string, options: Omit<RunOptions, 'tenant'> = {}): Run {
-    const log = new EventLog(runId);
-    if (options.onEvent) log.subscribe(options.onEvent);
+    const log = this.#log(runId, options);
     const result = (async () => {
       const journal = this.#journalOrThrow();
       const record = journal.claimRun(runId);
@@ -464,6 +464,30 @@ export class Harness {
       .catch((error: unknown) => this.#refused(log, runId, toHarnessError(error)))
       .finally(() => log.close());
     return new Run(log, result);
+  }
+
+  /**
+   * Calls `listener` with every event of every run of this harness (after the run's own
+   * listeners); returns an unsubscribe function. Telemetry and metrics hang here.
+   */
+  subscribe(listener: (event: RunEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #log(runId: string, options: Pick<RunOptions, 'onEvent'>): EventLog {
+    const log = new EventLog(runId);
+    if (options.onEvent) log.subscribe(options.onEvent);
+    log.subscribe((event) => {
+      for (const listener of this.#listeners) {
+        try {
+          listener(event);
+        } catch {
+          // A failing listener must not break the run or other listeners.
+        }
+      }
+    });
+    return log;
   }
 
   /** Resumes every unfinished run whose process is gone (e.g. after a crash), oldest first. */
