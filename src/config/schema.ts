@@ -427,10 +427,16 @@ export const schedulerSchema = z.strictObject({
     .describe('Per provider type: requests and tokens per minute shared by all its models.'),
 });
 
-/** The top-level `journal:` value: a `sqlite://` URL or `false`. */
+/**
+ * The top-level `journal:` value: a `sqlite://` URL or `false`. A refinement rather than a regex
+ * so the loader's error says what to write; `pattern` carries the same rule to editors.
+ */
 export const journalSchema = z.union([
   z.literal(false),
-  z.string().refine((url) => /^sqlite:\/\/./.test(url), 'journal must be "sqlite://path" or false'),
+  z
+    .string()
+    .refine((url) => /^sqlite:\/\/./.test(url), 'journal must be "sqlite://path" or false')
+    .meta({ pattern: '^sqlite://.' }),
 ]);
 
 export const configFileSchema = z.strictObject({
