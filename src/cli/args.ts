@@ -1,6 +1,7 @@
 /** Flag parsing shared by every verb: `node:util` parseArgs, errors as `cli_usage` naming the flag. */
 import { parseArgs } from 'node:util';
 import { HarnessError } from '../errors.ts';
+import type { ModelEntry } from '../models/types.ts';
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
@@ -23,4 +24,19 @@ export function parse(verb: string, args: string[], options: OptionSpec, positio
     throw usageError(verb, `unexpected argument "${parsed.positionals[positionals]}"`);
   }
   return parsed;
+}
+
+/** `--model-endpoint id=url`, repeatable: points a model at another server (tests, proxies). */
+export function endpointOverrides(values: string[] | undefined): Record<string, Partial<ModelEntry>> {
+  const out: Record<string, Partial<ModelEntry>> = {};
+  for (const value of values ?? []) {
+    const eq = value.indexOf('=');
+    if (eq <= 0 || !/^https?:\/\//.test(value.slice(eq + 1))) {
+      throw new HarnessError('cli_usage', `--model-endpoint "${value}" is not ID=URL`, {
+        hint: 'example: --model-endpoint gpt-4o=http://127.0.0.1:8080/v1',
+      });
+    }
+    out[value.slice(0, eq)] = { endpoint: value.slice(eq + 1) };
+  }
+  return out;
 }

@@ -4,15 +4,17 @@ import { configJsonSchema } from '../config/json-schema.ts';
 import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
 import { HarnessError } from '../errors.ts';
 import { credentialRef } from '../models/registry.ts';
-import type { ModelEntry } from '../models/types.ts';
 import { builtinSkills } from '../runtime/builtin-skills.ts';
 import { Harness } from '../runtime/harness.ts';
-import { parse } from './args.ts';
+import { endpointOverrides, parse, usageError } from './args.ts';
 import { demoConfigYaml, demoInputs } from './demo-config.ts';
 import { exitCodeFor, exitCodes } from './exit-codes.ts';
+import { explainCommand } from './explain.ts';
+import { followRun } from './follow-run.ts';
+import { normalise } from './journal-source.ts';
 import type { CliIo } from './main.ts';
 import { memoryCommand } from './memory-command.ts';
-import { createRenderer } from './render.ts';
+import { resumeAllRuns, resumeCommand, runsCommand } from './runs-command.ts';
 
 export interface Command {
   help: string;
@@ -25,21 +27,6 @@ function requireFile(verb: string, file: string | undefined): string {
       hint: `usage: forge ${verb} <file>`,
     });
   return file;
-}
-
-/** `--model-endpoint id=url`, repeatable: points a model at another server (tests, proxies). */
-function endpointOverrides(values: string[] | undefined): Record<string, Partial<ModelEntry>> {
-  const out: Record<string, Partial<ModelEntry>> = {};
-  for (const value of values ?? []) {
-    const eq = value.indexOf('=');
-    if (eq <= 0 || !/^https?:\/\//.test(value.slice(eq + 1))) {
-      throw new HarnessError('cli_usage', `--model-endpoint "${value}" is not ID=URL`, {
-        hint: 'example: --model-endpoint gpt-4o=http://127.0.0.1:8080/v1',
-      });
-    }
-    out[value.slice(0, eq)] = { endpoint: value.slice(eq + 1) };
-  }
-  return out;
 }
 
 async function readInput(value: string | undefined, io: CliIo): Promise<string> {
@@ -59,7 +46,7 @@ async function readInput(value: string | undefined, io: CliIo): Promise<string> 
   }
 }
 
-async function runCouncil(
+function runCouncil(
   harness: Harness,
   council: string,
   input: string,
@@ -67,14 +54,7 @@ async function runCouncil(
   io: CliIo,
   signal: AbortSignal,
 ): Promise<number> {
-  const renderer = createRenderer({ json, tty: io.isTty && !json, write: io.stdout });
-  const result = await harness.run(council, input, { signal, onEvent: (e) => renderer.event(e) });
-  renderer.result(result);
-  if (result.status === 'succeeded') return exitCodes.ok;
-  const code = result.error ? exitCodeFor(result.error.code) : exitCodes.runFailed;
-  // The error goes to stderr in every mode, so scripts and people see it the same way.
-  if (result.error) io.stderr(`forge: ${result.error.code}: ${result.error.format()}\n`);
-  return code === exitCodes.internal ? exitCodes.runFailed : code;
+  return followRun((onEvent) => harness.run(council, input, { signal, onEvent }), json, io);
 }
 
 const demo: Command = {
@@ -106,12 +86,19 @@ Runs the CustomerSupport council on keyless simulated models with SQLite memory
 
 const run: Command = {
   help: `forge run <file> --council NAME --input TEXT|@file [options]
+forge run --resume <file> [--journal URL] [--json]
 
-Runs a council from a config file and streams its events.
+Runs a council from a config file and streams its events. With --resume it instead
+resumes every interrupted run in the run journal (a line per run, then a summary).
 
   --council NAME              the council to run (default: the only one in the file)
   --input TEXT | @path        the request, inline or read from a file
+  --config FILE               the config file, instead of <file>
+  --resume                    resume every interrupted run (exit 0 when all succeed)
+  --journal URL               the run journal (default: journal: of the file, else
+                              $FORGE_JOURNAL_URL, else sqlite://.forge/journal.db)
   --json                      JSON lines: one per event, then one {"type":"result"} line
+                              (with --resume: one result line per run, then a summary)
   --memory URL                default memory for councils that name none
   --model-endpoint ID=URL     send model ID to another base URL (repeatable)
   --debug                     print stack traces on errors
@@ -123,35 +110,56 @@ Runs a council from a config file and streams its events.
       {
         council: { type: 'string' },
         input: { type: 'string' },
+        config: { type: 'string' },
+        resume: { type: 'boolean' },
+        journal: { type: 'string' },
         json: { type: 'boolean' },
         memory: { type: 'string' },
         'model-endpoint': { type: 'string', multiple: true },
       },
       1,
     );
-    const file = requireFile('run', positionals[0]);
+    if (positionals[0] !== undefined && values.config !== undefined && positionals[0] !== values.config) {
+      throw usageError('run', `two config files: ${positionals[0]} and --config ${String(values.config)}`);
+    }
+    const file = requireFile('run', positionals[0] ?? (values.config as string | undefined));
+    if (values.resume) {
+      for (const flag of ['input', 'council'] as const) {
+        if (values[flag] !== undefined) {
+          throw usageError(
+            'run',
+            `--resume takes no --${flag}`,
+            'each run resumes with its own council and input; use forge resume <runId> for one run',
+          );
+        }
+      }
+      return resumeAllRuns(file, values, io, signal);
+    }
     const input = await readInput(values.input as string | undefined, io);
+    const journal =
+      values.journal === undefined ? undefined : normalise(String(values.journal), io.cwd, '--journal');
     const harness = await Harness.fromFile(file, {
       env: io.env,
       modelOverrides: endpointOverrides(values['model-endpoint'] as string[] | undefined),
       ...(values.memory === undefined ? {} : { memory: String(values.memory) }),
+      ...(journal === undefined ? {} : { journal: journal.url }),
     });
-    const names = harness.councilNames();
-    let council = values.council as string | undefined;
-    if (council === undefined) {
-      if (names.length !== 1) {
-        throw new HarnessError(
-          'cli_usage',
-          `forge run: ${file} has ${names.length} councils; pick one with --council`,
-          {
-            hint: names.length ? `councils: ${names.join(', ')}` : 'define one under `councils:`',
-          },
-        );
-      }
-      council = names[0] as string;
-    }
-    harness.council(council);
     try {
+      const names = harness.councilNames();
+      let council = values.council as string | undefined;
+      if (council === undefined) {
+        if (names.length !== 1) {
+          throw new HarnessError(
+            'cli_usage',
+            `forge run: ${file} has ${names.length} councils; pick one with --council`,
+            {
+              hint: names.length ? `councils: ${names.join(', ')}` : 'define one under `councils:`',
+            },
+          );
+        }
+        council = names[0] as string;
+      }
+      harness.council(council);
       return await runCouncil(harness, council, input, Boolean(values.json), io, signal);
     } finally {
       await harness.stop();
@@ -329,6 +337,9 @@ export const commands: Record<string, Command> = {
   'fake-provider': fakeProvider,
   schema,
   memory: memoryCommand,
+  runs: runsCommand,
+  resume: resumeCommand,
+  explain: explainCommand,
 };
 
 export function usage(): string {
@@ -344,6 +355,9 @@ Commands:
   fake-provider    start a local fake OpenAI/Anthropic/Google server with fault injection
   schema           print the JSON Schema of config files
   memory           inspect, export or import a memory namespace (JSON lines, any backend)
+  runs             list the runs in the run journal (interrupted ones can be resumed)
+  resume <runId>   resume an interrupted run from the journal (forge run --resume: all of them)
+  explain <runId>  the decision path of a run from its journal, as a tree
 
 Global: --debug (stack traces), --version, --help
 Exit codes: 0 ok · 1 run failed · 2 usage · 3 config · 4 credential · 5 provider · 6 input · 130 interrupted

@@ -1,5 +1,5 @@
 /**
- * How `forge run` and `forge demo` show a run: a live tree with streamed tokens on a terminal,
+ * How `forge run`, `forge resume` and `forge demo` show a run: a live tree with streamed tokens on a terminal,
  * plain lines when piped, or JSON lines with `--json`.
  */
 import type { RunEvent } from '../runtime/events.ts';
@@ -17,7 +17,8 @@ export interface RenderOptions {
   write: (text: string) => void;
 }
 
-const c = (tty: boolean) => ({
+/** ANSI styles that are identity functions when `tty` is false (piped output stays plain text). */
+export const colours = (tty: boolean) => ({
   dim: (s: string) => (tty ? `\x1b[2m${s}\x1b[22m` : s),
   bold: (s: string) => (tty ? `\x1b[1m${s}\x1b[22m` : s),
   green: (s: string) => (tty ? `\x1b[32m${s}\x1b[39m` : s),
@@ -34,7 +35,7 @@ export function createRenderer(options: RenderOptions): Renderer {
         options.write(`${JSON.stringify({ type: 'result', ...result, error: result.error?.toJSON() })}\n`),
     };
   }
-  const k = c(options.tty);
+  const k = colours(options.tty);
   const w = options.write;
   let streaming = false;
   const endStream = () => {
@@ -48,6 +49,15 @@ export function createRenderer(options: RenderOptions): Renderer {
       switch (e.type) {
         case 'run-start':
           w(`${k.bold(`▶ ${e.council}`)} ${k.dim(e.runId)}\n${k.dim(`  input: ${oneLine(e.input, 200)}`)}\n`);
+          break;
+        case 'run-resume':
+          w(
+            `${k.yellow('↻')} resumed from the journal ${k.dim(`(attempt ${e.attempt}, ${e.journaledSteps} journaled steps)`)}\n`,
+          );
+          break;
+        case 'step-replayed':
+          endStream();
+          w(`${pad}  ${k.dim(`⟲ replayed ${e.key}`)}\n`);
           break;
         case 'agent-start':
           endStream();
@@ -114,7 +124,8 @@ export function createRenderer(options: RenderOptions): Renderer {
   };
 }
 
-function oneLine(text: string, max: number): string {
+/** `text` on one line (whitespace runs collapsed), cut to `max` characters with an ellipsis. */
+export function oneLine(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
