@@ -1,6 +1,6 @@
 /**
- * How `forge run`, `forge resume` and `forge demo` show a run: a live tree with streamed tokens on a terminal,
- * plain lines when piped, or JSON lines with `--json`.
+ * How `forge run`, `forge resume` and `forge demo` show a run: a live tree with streamed tokens
+ * on a terminal, plain lines when piped, or JSON lines with `--json`.
  */
 import type { RunEvent } from '../runtime/events.ts';
 import type { RunResult } from '../runtime/run.ts';
