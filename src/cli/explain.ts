@@ -553,6 +553,7 @@ export function formatMs(ms: number): string {
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** `forge explain <runId>`: the run's decision tree from its journal (text, or `--json`). */
 export const explainCommand: Command = {
   help: `forge explain <runId> [--journal URL] [--config FILE] [--json]
 

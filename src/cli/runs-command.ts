@@ -96,6 +96,7 @@ function listRows(
   return journal.listRuns({ ...(status === undefined ? {} : { status }), ...byCouncil, limit }).map(runsRow);
 }
 
+/** `forge runs`: the journal's runs as a table (or `--json`), newest first. */
 export const runsCommand: Command = {
   help: `forge runs [--config FILE] [--journal URL] [--status S] [--council NAME] [--limit N] [--json]
 
@@ -220,6 +221,7 @@ function localTime(iso: string): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/** `forge resume <runId>`: finishes one interrupted run, shown like `forge run`. */
 export const resumeCommand: Command = {
   help: `forge resume <runId> --config FILE [options]
 
