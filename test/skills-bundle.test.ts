@@ -271,6 +271,12 @@ councils:
     expect(error?.message).toContain('refund-policy');
   });
 
+  it('skill sources given in code count too (skillSources)', () => {
+    const text = yaml('  - bundle: ./refund-policy', '[refund-policy, calc_add]');
+    expect(() => parseConfig(text, { file, knownSkills: [] })).toThrow(/unknown skill "calc_add"/);
+    expect(parseConfig(text, { file, knownSkills: [], skillSources: ['calc'] }).councils).toHaveLength(1);
+  });
+
   it('a bad bundle is located in its SKILL.md and names the config line; a missing folder is located in the config', () => {
     const bad = bundle('yaml-bad', { 'SKILL.md': '---\nname: fine\n---\nbody\n' });
     const located = (text: string) => {

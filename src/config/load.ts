@@ -72,6 +72,11 @@ export interface ParseConfigOptions {
    * `<mcp server name>_` (`unknown_skill` otherwise).
    */
   knownSkills?: readonly string[];
+  /**
+   * Names of skill sources given in code (MCP servers): agent skills named `<name>_<tool>` are
+   * accepted, as for the MCP servers under `skills:`.
+   */
+  skillSources?: readonly string[];
   /** Folder that relative `skills:` paths start from (default: the file's folder, else the current one). */
   baseDir?: string;
 }
@@ -738,7 +743,10 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
   const baseDir = options.baseDir ?? (file === undefined ? process.cwd() : dirname(resolve(file)));
   const skillEntries = checkSkillEntries(parsed.data, baseDir, locator, options.knownSkills);
   const problems = [
-    ...crossCheck(parsed.data, locator, skillEntries.known, skillEntries.mcpServers),
+    ...crossCheck(parsed.data, locator, skillEntries.known, [
+      ...skillEntries.mcpServers,
+      ...(options.skillSources ?? []),
+    ]),
     ...skillEntries.issues,
     ...schedulerIssues(parsed.data),
   ];
