@@ -5,25 +5,28 @@
  *
  * Hot path: per call it does a context-window bound check (no tokenizer unless the cheap bound
  * says the prompt might not fit), one provider call, and usage bookkeeping. No timers, no
- * AbortController.
+ * AbortController. A {@link CallLimiter} (the scheduler's rate limits) costs nothing when none is
+ * configured.
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type {
-  LanguageModelV4,
-  LanguageModelV4CallOptions,
-  LanguageModelV4GenerateResult,
-  LanguageModelV4Prompt,
-  LanguageModelV4StreamPart,
-  LanguageModelV4StreamResult,
-  LanguageModelV4Usage,
-  SharedV4Warning,
+import {
+  APICallError,
+  type LanguageModelV4,
+  type LanguageModelV4CallOptions,
+  type LanguageModelV4GenerateResult,
+  type LanguageModelV4Prompt,
+  type LanguageModelV4StreamPart,
+  type LanguageModelV4StreamResult,
+  type LanguageModelV4Usage,
+  type SharedV4Warning,
 } from '@ai-sdk/provider';
 import { HarnessError } from '../errors.ts';
 import type { Redactor } from '../models/credentials.ts';
 import { costUsd, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
 import { assertFitsContext } from '../prompt/tokens.ts';
 import type { EventLog, RunEventBody, Usage } from '../runtime/events.ts';
+import type { CallLimiter, CallOutcome, CallPermit } from './limiter.ts';
 import { toProviderError } from './provider-error.ts';
 
 export interface GatewayModelOptions {
@@ -44,6 +47,12 @@ export interface GatewayModelOptions {
   deferEvents?: boolean;
   /** Retries of one model before falling back (default {@link defaultRetryPolicy}). */
   retry?: Partial<RetryPolicy>;
+  /**
+   * Rate limits (the scheduler's `limiter`): every attempt on a concrete model waits for a permit
+   * and reports how it ended; rate-limit failures then wait for the provider's reset and retry the
+   * same model, bounded by {@link RetryPolicy.maxRateLimitWaitMs}. Omit: no limits, no cost.
+   */
+  limiter?: CallLimiter;
 }
 
 /**
@@ -59,9 +68,20 @@ export interface RetryPolicy {
   baseDelayMs: number;
   /** Longest wait, ms (default 8000). A provider asking for longer is not waited for: fall back. */
   maxDelayMs: number;
+  /**
+   * With a limiter only: total ms one call may wait for rate-limit resets (429 with Retry-After or
+   * reset headers) before it falls back (default 60 000). These waits do not count against
+   * `maxRetries`, so a 429 storm loses no request; each one is still at most `maxDelayMs`.
+   */
+  maxRateLimitWaitMs: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = { maxRetries: 2, baseDelayMs: 250, maxDelayMs: 8000 };
+export const defaultRetryPolicy: RetryPolicy = {
+  maxRetries: 2,
+  baseDelayMs: 250,
+  maxDelayMs: 8000,
+  maxRateLimitWaitMs: 60_000,
+};
 
 /** The wait before the next retry, or undefined when this failure should not be retried. */
 export function retryDelay(failure: HarnessError, retry: number, policy: RetryPolicy): number | undefined {
@@ -69,6 +89,22 @@ export function retryDelay(failure: HarnessError, retry: number, policy: RetryPo
   const asked = failure.details.retryAfterMs;
   if (typeof asked === 'number') return asked <= policy.maxDelayMs ? asked : undefined;
   return Math.round(Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry));
+}
+
+/**
+ * With a limiter: the wait a rate-limit failure asked for, when it is at most `maxDelayMs` and
+ * `waitedMs` (this call's earlier rate-limit waits) plus it stays within `maxRateLimitWaitMs`;
+ * `null` (fall back) when it is a rate limit asking for more; undefined for any other failure,
+ * which follows {@link retryDelay}.
+ */
+export function rateLimitWait(
+  failure: HarnessError,
+  waitedMs: number,
+  policy: RetryPolicy,
+): number | null | undefined {
+  const asked = failure.details.retryAfterMs;
+  if (failure.details.kind !== 'rate_limit' || typeof asked !== 'number') return undefined;
+  return asked <= policy.maxDelayMs && waitedMs + asked <= policy.maxRateLimitWaitMs ? asked : null;
 }
 
 /** Waits `ms`; an abort ends the wait with a terminal `aborted` error. */
@@ -105,7 +141,7 @@ const silentParts = new Set([
 ]);
 
 export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
-  const { registry, chain, log, redactor } = options;
+  const { registry, chain, log, redactor, limiter } = options;
   const path = options.path ?? [];
   const charge = options.charge ?? [];
   const retryPolicy = { ...defaultRetryPolicy, ...options.retry };
@@ -170,16 +206,26 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
   async function attempt<T>(
     call: LanguageModelV4CallOptions,
     stream: boolean,
-    invoke: (resolved: ResolvedModel, started: number, call: LanguageModelV4CallOptions) => Promise<T>,
+    invoke: (
+      resolved: ResolvedModel,
+      started: number,
+      call: LanguageModelV4CallOptions,
+      permit: CallPermit | undefined,
+    ) => Promise<T>,
   ): Promise<T> {
     let lastError: HarnessError | undefined;
     let attempts = 0;
-    // The prompt is the same for every attempt; its text is built once, when a model has a window.
+    // The prompt is the same for every attempt; its text is built once, when a model has a window
+    // or a limiter needs its size.
     let text: string | undefined;
+    // What this call has waited for providers' rate-limit resets so far (limiter only).
+    let rateLimitWaitedMs = 0;
     for (const [i, id] of chain.entries()) {
-      for (let retry = 0; ; retry++) {
-        const started = Date.now();
+      // `retry` counts the retries maxRetries bounds; `tries` every attempt on this model.
+      for (let retry = 0, tries = 1; ; tries++) {
+        let started = Date.now();
         let resolved: ResolvedModel | undefined;
+        let permit: CallPermit | undefined;
         try {
           resolved = registry.resolve(id);
           const { entry } = resolved;
@@ -195,6 +241,26 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
               prompt: text,
             });
           }
+          if (limiter) {
+            text ??= promptText(call.prompt);
+            permit = once(
+              await limiter.acquire(
+                {
+                  model: id,
+                  provider: resolved.model.provider,
+                  providerType: entry.type,
+                  estimatedTokens: Math.ceil(Buffer.byteLength(text) / 4) + (effective.maxOutputTokens ?? 0),
+                  ...(entry.rateLimits === undefined ? {} : { rateLimits: entry.rateLimits }),
+                  ...(entry.latencyThresholdMs === undefined
+                    ? {}
+                    : { latencyThresholdMs: entry.latencyThresholdMs }),
+                },
+                call.abortSignal,
+              ),
+            );
+            // Latency is the provider's, not the time spent waiting for a permit.
+            started = Date.now();
+          }
           emit({
             type: 'model-call-start',
             model: id,
@@ -202,18 +268,30 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
             attempt: ++attempts,
             stream,
           });
-          const result = await invoke(resolved, started, effective);
+          const result = await invoke(resolved, started, effective, permit);
           answeredBy = id;
           return result;
         } catch (error) {
           const failure = toProviderError(error, id, redactor, call.abortSignal);
+          permit?.release({ ok: false, latencyMs: Date.now() - started, failure, ...headersOf(error) });
           callError(id, resolved?.model.provider ?? typeOf(id), failure, started);
           // Abort is terminal: never fall back, never retry.
           if (failure.code === 'aborted') throw failure;
           lastError = failure;
-          const delayMs = retryDelay(failure, retry, retryPolicy);
-          if (delayMs === undefined) break;
-          emit({ type: 'model-retry', model: id, attempt: retry + 2, delayMs, reason: failure.message });
+          // With a limiter a rate limit waits for the reset (the limiter holds every other caller of
+          // the model until then too) and tries the same model again, within the wait budget.
+          const waitMs = limiter ? rateLimitWait(failure, rateLimitWaitedMs, retryPolicy) : undefined;
+          let delayMs: number | undefined;
+          if (waitMs === null) break;
+          if (waitMs !== undefined) {
+            rateLimitWaitedMs += waitMs;
+            delayMs = waitMs;
+          } else {
+            delayMs = retryDelay(failure, retry, retryPolicy);
+            if (delayMs === undefined) break;
+            retry += 1;
+          }
+          emit({ type: 'model-retry', model: id, attempt: tries + 1, delayMs, reason: failure.message });
           await pause(delayMs, call.abortSignal, id);
         }
       }
@@ -233,21 +311,26 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     answeredBy: () => answeredBy,
     flush,
     doGenerate(call): Promise<LanguageModelV4GenerateResult> {
-      return attempt(call, false, async (resolved, started, effective) => {
+      return attempt(call, false, async (resolved, started, effective, permit) => {
         const result = await resolved.model.doGenerate(effective);
+        permit?.release(succeeded(result.usage, started, result.response?.headers));
         warn(resolved, result.warnings);
         account(resolved, result.usage, started);
         return result;
       });
     },
     doStream(call): Promise<LanguageModelV4StreamResult> {
-      return attempt(call, true, async (resolved, started, effective) => {
+      return attempt(call, true, async (resolved, started, effective, permit) => {
         const result = await resolved.model.doStream(effective);
         const reader = result.stream.getReader();
         const id = resolved.entry.id;
+        const headers = result.response?.headers;
         const pass = (part: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
           if (part.type === 'stream-start') warn(resolved, part.warnings);
-          else if (part.type === 'finish') account(resolved, part.usage, started);
+          else if (part.type === 'finish') {
+            permit?.release(succeeded(part.usage, started, headers));
+            account(resolved, part.usage, started);
+          }
           return part;
         };
         // Read ahead to the first output part: a failure before it (refused, cut, error part)
@@ -273,6 +356,12 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           error: unknown,
         ) => {
           const failure = toProviderError(error, id, redactor, call.abortSignal);
+          permit?.release({
+            ok: false,
+            latencyMs: Date.now() - started,
+            failure,
+            ...(headers === undefined ? {} : { headers }),
+          });
           callError(id, resolved.model.provider, failure, started);
           controller.enqueue({ type: 'error', error: failure });
           controller.close();
@@ -284,19 +373,63 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           async pull(controller) {
             try {
               const next = await reader.read();
-              if (next.done) controller.close();
-              else if (next.value.type === 'error') fail(controller, next.value.error);
+              if (next.done) {
+                // Ended without a finish part: the permit goes back without usage.
+                permit?.release({
+                  ok: true,
+                  latencyMs: Date.now() - started,
+                  ...(headers === undefined ? {} : { headers }),
+                });
+                controller.close();
+              } else if (next.value.type === 'error') fail(controller, next.value.error);
               else controller.enqueue(pass(next.value));
             } catch (error) {
               fail(controller, error);
             }
           },
-          cancel: (reason) => reader.cancel(reason),
+          cancel: (reason) => {
+            permit?.release({ ok: true, latencyMs: Date.now() - started, cancelled: true });
+            return reader.cancel(reason);
+          },
         });
         return { ...result, stream };
       });
     },
   };
+}
+
+/** A permit that ignores every release after the first (the contract asks for exactly one). */
+function once(permit: CallPermit): CallPermit {
+  let released = false;
+  return {
+    release(outcome) {
+      if (released) return;
+      released = true;
+      permit.release(outcome);
+    },
+  };
+}
+
+/** The outcome of a call that answered. */
+function succeeded(
+  usage: LanguageModelV4Usage,
+  started: number,
+  headers: Record<string, string> | undefined,
+): CallOutcome {
+  return {
+    ok: true,
+    latencyMs: Date.now() - started,
+    ...(usage.inputTokens.total === undefined ? {} : { inputTokens: usage.inputTokens.total }),
+    ...(usage.outputTokens.total === undefined ? {} : { outputTokens: usage.outputTokens.total }),
+    ...(headers === undefined ? {} : { headers }),
+  };
+}
+
+/** The response headers of a failed HTTP call (rate-limit headers teach the limiter). */
+function headersOf(error: unknown): { headers?: Record<string, string> } {
+  return APICallError.isInstance(error) && error.responseHeaders !== undefined
+    ? { headers: error.responseHeaders }
+    : {};
 }
 
 /** The entry's `maxOutputTokens` applies when the call sets none. */

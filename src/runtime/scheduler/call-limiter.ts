@@ -261,6 +261,11 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
       if (signal?.aborted) return Promise.reject(abortedWhileWaiting(request.model, signal));
       const state = stateOf(request);
       const tokens = Math.max(0, request.estimatedTokens);
+      // Fast path: nobody waiting and nothing in the way (the common case) needs no waiter.
+      if (state.waiters.length === 0 && state.inFlight < state.concurrency.limit) {
+        const now = Date.now();
+        if (waitFor(state, tokens, now) <= 0) return Promise.resolve(grant(state, tokens, now));
+      }
       return new Promise<CallPermit>((resolve, reject) => {
         const waiter: Waiter = { tokens, resolve, reject, signal, onAbort: undefined, granted: false };
         state.waiters.push(waiter);
