@@ -307,3 +307,45 @@ describe('scheduler: run admission', () => {
     await h.stop();
   });
 });
+
+describe('scheduler: from YAML', () => {
+  it('takes scheduler:, rate_limits and council priority from the config file', async () => {
+    const h = Harness.fromYaml(
+      `models:
+  - id: m
+    type: openai
+    api: chat
+    api_key: sk-yaml-1234
+    endpoint: \${FAKE_OPENAI}
+    rate_limits: { rpm: 6000, max_concurrency: 4 }
+councils:
+  - name: Batch
+    priority: low
+    agents: [{ name: A, model: m }]
+  - name: Urgent
+    priority: high
+    agents: [{ name: A, model: m }]
+scheduler:
+  max_concurrent_runs: 1
+  councils:
+    Batch: { max_concurrent_runs: 1 }
+`,
+      { env: { FAKE_OPENAI: fake.baseUrl('openai') }, memory: 'memory://', journal: false },
+    );
+    fake.injectFault({ latencyMs: 150, times: 1 });
+    const first = h.run('Batch', 'batch 1');
+    await until(() => h.scheduler.stats().running === 1, 'the first run to start');
+    const batch = h.run('Batch', 'batch 2');
+    await until(() => h.scheduler.stats().queued.low === 1, 'batch 2 queued at low');
+    const urgent = h.run('Urgent', 'urgent');
+    await until(() => h.scheduler.stats().queued.high === 1, 'urgent queued at high');
+    const results = await Promise.all([first, batch, urgent]);
+    expect(results.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(prompts()).toEqual(['batch 1', 'urgent', 'batch 2']);
+    expect(h.scheduler.stats().models.m).toMatchObject({
+      maxConcurrency: 4,
+      requests: { capacity: 6000, source: 'configured' },
+    });
+    await h.stop();
+  });
+});
