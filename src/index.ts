@@ -59,7 +59,9 @@ export {
   defaultMemoryUrl,
   Harness,
   type HarnessOptions,
+  type ReloadResult,
   type RunOptions,
+  type WatchOptions,
 } from './runtime/harness.ts';
 export {
   type JournalRun,

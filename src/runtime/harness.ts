@@ -3,6 +3,8 @@
  * single model calls. Build it from objects or from a YAML file (`Harness.fromFile`).
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { watch as watchFs } from 'node:fs';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -75,6 +77,19 @@ export interface HarnessOptions {
   engine?: Engine;
 }
 
+/** What a reload installed. */
+export interface ReloadResult {
+  models: string[];
+  councils: string[];
+}
+
+export interface WatchOptions {
+  /** Wait after the last change before reloading, ms (default 200). */
+  debounceMs?: number;
+  /** Each reload's outcome: its result, or the error that kept the old config. */
+  onReload?: (outcome: ReloadResult | HarnessError) => void;
+}
+
 export interface RunOptions {
   signal?: AbortSignal;
   /** Scheduling priority (default: the council's, else `normal`). */
@@ -87,7 +102,7 @@ export interface RunOptions {
 }
 
 export class Harness {
-  readonly registry: ModelRegistry;
+  #registry: ModelRegistry;
   readonly skills = new SkillRegistry();
   readonly telemetry: OpenTelemetryExporter | undefined;
   /** Probes every council memory (every 10 s once started); `health.check()` checks now. */
@@ -98,8 +113,11 @@ export class Harness {
   readonly #redactor = new Redactor();
   readonly #defaultMemory: Memory;
   readonly #tenant: string;
-  readonly #deps: CallDeps;
-  readonly #source: LoadedConfig | undefined;
+  #deps: CallDeps;
+  #source: LoadedConfig | undefined;
+  readonly #options: HarnessOptions;
+  /** Memories of councils built from specs, by URL: a reloaded council keeps its open store. */
+  readonly #memoryByUrl = new Map<string, Memory>();
   #started: Promise<void> | undefined;
   readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
   #stopped = false;
@@ -121,19 +139,8 @@ export class Harness {
     const g = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
     g.AI_SDK_LOG_WARNINGS ??= false;
     this.#source = source;
-    const entries = (options.models ?? []).map((entry) => ({
-      ...entry,
-      ...(options.modelOverrides?.[entry.id] ?? {}),
-    }));
-    const origins = new Map<string, string>();
-    for (const [i, entry] of entries.entries()) {
-      if (source) origins.set(entry.id, describe(source, ['models', i]));
-    }
-    this.registry = new ModelRegistry(entries, {
-      redactor: this.#redactor,
-      origins,
-      ...(options.env === undefined ? {} : { env: options.env }),
-    });
+    this.#options = options;
+    this.#registry = this.#buildRegistry(options.models ?? [], source);
     for (const skill of builtinSkills()) this.skills.register(skill);
     for (const skill of options.skills ?? []) {
       if (isSkillSource(skill)) this.#sources.push(skill);
@@ -151,11 +158,114 @@ export class Harness {
       options.engine ?? new LocalEngine({ scheduler: this.scheduler, journal: () => this.journal });
     this.#tenant = options.tenant ?? 'default';
     this.#deps = {
-      registry: this.registry,
+      registry: this.#registry,
       redactor: this.#redactor,
       ...(options.retry === undefined ? {} : { retry: options.retry }),
       limiter: this.scheduler.limiter,
     };
+  }
+
+  /** The model registry runs start with (a reload replaces it; runs in flight keep theirs). */
+  get registry(): ModelRegistry {
+    return this.#registry;
+  }
+
+  #buildRegistry(models: readonly ModelEntry[], source: LoadedConfig | undefined): ModelRegistry {
+    const options = this.#options;
+    const entries = models.map((entry) => ({ ...entry, ...(options.modelOverrides?.[entry.id] ?? {}) }));
+    const origins = new Map<string, string>();
+    for (const [i, entry] of entries.entries()) {
+      if (source) origins.set(entry.id, describe(source, ['models', i]));
+    }
+    return new ModelRegistry(entries, {
+      redactor: this.#redactor,
+      origins,
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
+  }
+
+  /** A council from its spec; councils naming the same memory URL share one open memory. */
+  #councilFromSpec(spec: CouncilSpec): Council {
+    let memory: Memory | undefined;
+    if (spec.memory !== undefined) {
+      memory = this.#memoryByUrl.get(spec.memory) ?? Memory.from(spec.memory);
+      this.#memoryByUrl.set(spec.memory, memory);
+    }
+    const { memory: _url, ...rest } = spec;
+    return councilFromSpec({ ...rest }, memory);
+  }
+
+  /**
+   * Hot swap: loads a config file (or YAML text), validates it completely — schema, references,
+   * models and their keys, skills — against a staged registry, and only then replaces the
+   * registry and the councils. A bad config throws (located in the file) and the old one keeps
+   * serving. Runs in flight finish on the models they started with; memories (same URL: the same
+   * open store) and skill caches are untouched. The `skills:`, `scheduler:` and `journal:`
+   * sections are read at construction only: changing them needs a restart.
+   */
+  async reload(next: string | { yaml: string; file?: string }): Promise<ReloadResult> {
+    if (this.#stopped) {
+      throw new HarnessError('harness_not_started', 'the harness was stopped', {
+        hint: 'create a new Harness',
+      });
+    }
+    const options = configOptions(this.#options);
+    const config =
+      typeof next === 'string'
+        ? await loadConfigFile(next, options)
+        : parseConfig(next.yaml, { ...options, ...(next.file === undefined ? {} : { file: next.file }) });
+    const registry = this.#buildRegistry(config.models, config);
+    const councils = config.councils.map((spec) => this.#councilFromSpec(spec));
+    for (const council of councils) this.#checkStatic(council, { registry, source: config, councils });
+    this.#registry = registry;
+    this.#source = config;
+    this.#deps = { ...this.#deps, registry };
+    this.#councils.clear();
+    for (const council of councils) this.#councils.set(council.name, council);
+    // New council objects: the next run prepares them (memory ping, knowledge) again.
+    this.#started = undefined;
+    return { models: registry.ids(), councils: councils.map((c) => c.name) };
+  }
+
+  /**
+   * Reloads `path` whenever it changes (debounced), until the returned function is called.
+   * `onReload` gets each outcome: the result, or the error of a config that was refused (the
+   * old config keeps serving).
+   */
+  watch(path: string, options: WatchOptions = {}): () => void {
+    const debounceMs = options.debounceMs ?? 200;
+    let timer: NodeJS.Timeout | undefined;
+    const fire = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        this.reload(path).then(
+          (result) => options.onReload?.(result),
+          (error: unknown) => options.onReload?.(toHarnessError(error)),
+        );
+      }, debounceMs);
+    };
+    // Editors often replace the file (rename): watch the folder and filter by name.
+    const watcher = watchFs(dirname(resolvePath(path)), (_event, name) => {
+      if (name === null || name === basename(path)) fire();
+    });
+    watcher.unref();
+    return () => {
+      clearTimeout(timer);
+      watcher.close();
+    };
+  }
+
+  /** Reloads `path` when the process gets `signal` (default `SIGHUP`: `kill -HUP <pid>`); returns a function that stops listening. */
+  reloadOnSignal(path: string, options: WatchOptions & { signal?: NodeJS.Signals } = {}): () => void {
+    const signal = options.signal ?? 'SIGHUP';
+    const handler = () => {
+      this.reload(path).then(
+        (result) => options.onReload?.(result),
+        (error: unknown) => options.onReload?.(toHarnessError(error)),
+      );
+    };
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
   }
 
   /** Loads a `councils.yaml` (models + councils) and builds a harness from it. */
@@ -182,12 +292,32 @@ export class Harness {
     const given = options.skills ?? [];
     // `skills:` in the file: bundles, MCP servers, and cache settings for skills given in code
     // (a cached copy registered later replaces the plain one of the same name).
-    const fromFile = config.skills
-      ? resolveSkillConfig(
-          config.skills,
-          given.filter((s): s is AnySkill => !isSkillSource(s)),
-        )
-      : { skills: [], sources: [] };
+    let fromFile: { skills: AnySkill[]; sources: SkillSource[] } = { skills: [], sources: [] };
+    if (config.skills) {
+      try {
+        fromFile = resolveSkillConfig(config.skills, [
+          ...builtinSkills(),
+          ...given.filter((s): s is AnySkill => !isSkillSource(s)),
+        ]);
+      } catch (error) {
+        // Errors name `skills[i]...`: point them at the line in the file.
+        const e = toHarnessError(error);
+        const path = e.location?.path;
+        throw path?.startsWith('skills[')
+          ? new HarnessError(e.code, e.message, {
+              cause: e.cause,
+              ...(e.hint === undefined ? {} : { hint: e.hint }),
+              details: e.details,
+              location: config.locate(
+                path
+                  .replace(/\[(\d+)\]/g, '.$1')
+                  .split('.')
+                  .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+              ),
+            })
+          : e;
+      }
+    }
     return new Harness(
       {
         ...options,
@@ -206,7 +336,7 @@ export class Harness {
    * then), and memory is untouched.
    */
   addCouncil(council: Council | CouncilSpec): Council {
-    const built = council instanceof Council ? council : councilFromSpec(council);
+    const built = council instanceof Council ? council : this.#councilFromSpec(council);
     this.#councils.set(built.name, built);
     // A replaced council is a new object: its first run prepares it (models, skills, knowledge).
     this.#started = undefined;
@@ -296,21 +426,41 @@ export class Harness {
         hint: 'create a new Harness',
       });
     }
-    const ci = [...this.#councils.values()].indexOf(council);
+    this.#checkStatic(council, {
+      registry: this.#registry,
+      source: this.#source,
+      councils: [...this.#councils.values()],
+    });
+    await this.#checkMemory(council, tenant);
+  }
+
+  /**
+   * The checks that need no I/O beyond resolving keys: models, fallbacks and escalation models
+   * exist and resolve, skills and sub-agents exist, the router and embedding models resolve.
+   * Run against the live registry, or against a staged one before a reload.
+   */
+  #checkStatic(
+    council: Council,
+    view: { registry: ModelRegistry; source: LoadedConfig | undefined; councils: Council[] },
+  ): void {
+    const registry = view.registry;
+    const ci = view.councils.indexOf(council);
+    const locate = (error: HarnessError, path: Array<string | number> | undefined) =>
+      this.#locate(error, path, view.source);
     // Locations point into the config file only for councils it defined.
     const at = (...path: Array<string | number>) => (ci < 0 ? undefined : ['councils', ci, ...path]);
     for (const [ai, agent] of council.agents.entries()) {
       for (const [fi, id] of [agent.model, ...(agent.spec.fallback ?? [])].entries()) {
         const where = at('agents', ai, ...(fi === 0 ? ['model'] : ['fallback', fi - 1]));
-        if (!this.registry.has(id)) throw this.#locate(unknownModel(id, this.registry.ids()), where);
+        if (!registry.has(id)) throw locate(unknownModel(id, registry.ids()), where);
         try {
-          this.registry.resolve(id);
+          registry.resolve(id);
         } catch (error) {
-          throw this.#locate(toHarnessError(error), where);
+          throw locate(toHarnessError(error), where);
         }
-        const capabilities = this.registry.entry(id).capabilities;
+        const capabilities = registry.entry(id).capabilities;
         if ((agent.spec.skills?.length ?? 0) > 0 && capabilities && !capabilities.includes('tools')) {
-          throw this.#locate(
+          throw locate(
             new HarnessError(
               'config_invalid',
               `agent "${agent.name}" has skills, but model "${id}" cannot call tools`,
@@ -326,7 +476,7 @@ export class Harness {
       for (const [si, name] of (agent.spec.subagents ?? []).entries()) {
         if (names.includes(name)) continue;
         const guess = didYouMean(name, names);
-        throw this.#locate(
+        throw locate(
           new HarnessError('config_invalid', `agent "${agent.name}" lists unknown sub-agent "${name}"`, {
             hint: guess
               ? `did you mean "${guess}"?`
@@ -336,16 +486,13 @@ export class Harness {
           at('agents', ai, 'subagents', si),
         );
       }
-      if (agent.spec.escalateTo !== undefined && !this.registry.has(agent.spec.escalateTo)) {
-        throw this.#locate(
-          unknownModel(agent.spec.escalateTo, this.registry.ids()),
-          at('agents', ai, 'escalate_to'),
-        );
+      if (agent.spec.escalateTo !== undefined && !registry.has(agent.spec.escalateTo)) {
+        throw locate(unknownModel(agent.spec.escalateTo, registry.ids()), at('agents', ai, 'escalate_to'));
       }
       for (const [si, name] of (agent.spec.skills ?? []).entries()) {
         if (agent.skillInstances.some((s) => s.name === name) || this.skills.get(name)) continue;
         const guess = didYouMean(name, this.skills.names());
-        throw this.#locate(
+        throw locate(
           new HarnessError('unknown_skill', `agent "${agent.name}" uses unknown skill "${name}"`, {
             hint: guess
               ? `did you mean "${guess}"?`
@@ -356,16 +503,19 @@ export class Harness {
       }
     }
     const routerModel = council.router?.model;
-    if (routerModel !== undefined && !this.registry.has(routerModel)) {
-      throw this.#locate(unknownModel(routerModel, this.registry.ids()), at('router', 'model'));
+    if (routerModel !== undefined && !registry.has(routerModel)) {
+      throw locate(unknownModel(routerModel, registry.ids()), at('router', 'model'));
     }
     if (council.embeddingModel !== undefined) {
       try {
-        this.registry.resolveEmbedding(council.embeddingModel);
+        registry.resolveEmbedding(council.embeddingModel);
       } catch (error) {
-        throw this.#locate(toHarnessError(error), at('embedding_model'));
+        throw locate(toHarnessError(error), at('embedding_model'));
       }
     }
+  }
+
+  async #checkMemory(council: Council, tenant: string): Promise<void> {
     const memory = this.memoryOf(council);
     this.health.add(createMemoryProbe(memory));
     await memory.ping();
@@ -409,6 +559,7 @@ export class Harness {
     // Closing the base memories is enough: an embedding wrapper closes what it wraps.
     const memories = new Set<Memory>([this.#defaultMemory]);
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
+    for (const memory of this.#memoryByUrl.values()) memories.add(memory);
     await Promise.all([...memories].map((m) => m.close()));
     await Promise.allSettled(this.#sources.map((source) => source.close()));
     await this.engine.close();
@@ -722,14 +873,18 @@ export class Harness {
     return this.#redactor.redact(text);
   }
 
-  #locate(error: HarnessError, path: Array<string | number> | undefined): HarnessError {
-    if (!this.#source || error.location || path === undefined) return error;
+  #locate(
+    error: HarnessError,
+    path: Array<string | number> | undefined,
+    source: LoadedConfig | undefined = this.#source,
+  ): HarnessError {
+    if (!source || error.location || path === undefined) return error;
     return new HarnessError(error.code, error.message, {
       cause: error.cause,
       isRetryable: error.isRetryable,
       ...(error.hint === undefined ? {} : { hint: error.hint }),
       details: error.details,
-      location: this.#source.locate(path),
+      location: source.locate(path),
     });
   }
 }
@@ -755,20 +910,26 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 function configOptions(options: Pick<HarnessOptions, 'skills' | 'env'>) {
   const given = (options.skills ?? []).filter((s): s is AnySkill => !isSkillSource(s));
+  const sources = (options.skills ?? []).filter(isSkillSource).map((s) => s.name);
   return {
     knownSkills: [...builtinSkills(), ...given].map((s) => s.name),
+    ...(sources.length ? { skillSources: sources } : {}),
     ...(options.env === undefined ? {} : { env: options.env }),
   };
 }
 
-function councilFromSpec(spec: CouncilSpec): Council {
+function councilFromSpec(spec: CouncilSpec | Omit<CouncilSpec, 'memory'>, memory?: Memory): Council {
   const depth = spec.recursion?.maxDepth ?? spec.recursionDepth;
   const recursion =
     spec.recursion || spec.recursionDepth !== undefined
       ? new RecursionPolicy({ ...spec.recursion, ...(depth === undefined ? {} : { maxDepth: depth }) })
       : undefined;
   const { recursionDepth: _depth, recursion: _recursion, ...options } = spec;
-  return new Council({ ...options, ...(recursion === undefined ? {} : { recursion }) });
+  return new Council({
+    ...options,
+    ...(recursion === undefined ? {} : { recursion }),
+    ...(memory === undefined ? {} : { memory }),
+  });
 }
 
 function describe(source: LoadedConfig, path: Array<string | number>): string {
