@@ -78,6 +78,8 @@ export interface AgentTurnResult {
   steps: number;
   /** Tool calls that failed (bad input or a failing skill). */
   toolErrors: number;
+  /** 0..1: how much an ensemble model's members agreed on the last answer (ensembles only). */
+  agreement?: number;
 }
 
 export function eventError(error: unknown): EventError {
@@ -167,6 +169,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       },
     });
     let stepText = '';
+    let agreement: number | undefined;
     for await (const part of result.fullStream) {
       // Model-call events wait for their place among the step and token events (see deferEvents):
       // a call starts after its step-start and finishes before its step-finish.
@@ -183,6 +186,9 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         partial += part.text;
         log.emit(path, { type: 'token-delta', delta: part.text });
       } else if (part.type === 'finish-step') {
+        // An ensemble model reports how much its members agreed: a confidence for trigger_on.
+        const agreed = (part.providerMetadata?.forge as { agreement?: unknown } | undefined)?.agreement;
+        if (typeof agreed === 'number') agreement = agreed;
         log.emit(path, { type: 'step-finish', step, finishReason: part.finishReason, text: stepText });
       } else if (part.type === 'tool-error' && !reported.has(part.toolCallId)) {
         // Input the model sent that failed the skill's schema never reaches execute(); the
@@ -257,6 +263,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       usage,
       steps: step,
       toolErrors: counts.toolErrors,
+      ...(agreement === undefined ? {} : { agreement }),
     };
   } catch (error) {
     // Failures that are not ours yet (a stream the AI SDK could not read, say) come from the

@@ -190,7 +190,9 @@ async function runStep(
   const charge = [usage, ...place.charge];
   const policy = place.council.recursion;
   const readsConfidence = triggers.some((t) => t.fields.includes('confidence'));
-  const source = agent.spec.confidence ?? (readsConfidence ? 'self_rating' : undefined);
+  // An ensemble's agreement is its confidence; other models rate themselves when a trigger asks.
+  const ensemble = scope.registry.has(agent.model) && scope.registry.entry(agent.model).type === 'ensemble';
+  const source = agent.spec.confidence ?? (readsConfidence && !ensemble ? 'self_rating' : undefined);
   let attempt = 1;
   let current = await turn(scope, agent, agent.spec, input, source, { ...place, charge }, place.key);
   let best = current;
@@ -338,7 +340,14 @@ async function turn(
     spawn: (request, toolCallId) =>
       spawn(scope, request, toolCallId, { ...place, key, ancestors: [...place.ancestors, self] }),
   });
-  if (!confidence) return { output: result.output, model: result.model, turn: result };
+  if (!confidence) {
+    return {
+      output: result.output,
+      model: result.model,
+      turn: result,
+      ...(result.agreement === undefined ? {} : { confidence: result.agreement }),
+    };
+  }
   const read = extractConfidence(result.output, confidence);
   return {
     output: read.output,
