@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<unknown>> = {
   overhead: () => import('./overhead.ts'),
   memory: () => import('./memory.ts'),
+  councils: () => import('./councils.ts'),
 };
 
 const name = process.argv[2];
