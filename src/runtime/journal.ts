@@ -2,19 +2,35 @@
  * The durable run journal: every run, every finished step (model call, tool call, agent step,
  * decision, spawn) and every event of a run, in SQLite (`node:sqlite`, the embedded default).
  *
- * - A step is recorded when it finishes, before the next one starts; a resumed run looks each
- *   step up by its key and replays the recorded result instead of doing it again. A step that
- *   had started but not finished when the process died runs again (at-least-once), with the same
- *   idempotency key for side-effecting skills.
+ * - A step is recorded when it finishes, before the next one starts: `recordStep` commits before
+ *   it returns. A resumed run looks each step up by its key and replays the recorded result
+ *   instead of doing it again. A step that had started but not finished when the process died
+ *   runs again (at-least-once), with the same idempotency key for side-effecting skills.
  * - A streamed model call is recorded only once its stream has finished: a stream cut by a crash
  *   is never replayed mid-output, the call runs again from its start.
- * - WAL with `synchronous = NORMAL`: a committed row survives a SIGKILL of the process.
- * - Writes are synchronous (`DatabaseSync`): a few tens of microseconds each, no event-loop
- *   round trip, and the order of rows is the order things happened.
+ * - Events are batched: `appendEvent` buffers, and the buffer is written in one transaction at
+ *   the end of the event-loop turn (`setImmediate`), or earlier with the next synchronous write
+ *   (`createRun`, `claimRun`, `recordStep`, `finishRun`) in that write's transaction, or when
+ *   {@link maxPendingEvents} are waiting. A commit costs far more than a row (a WAL append and
+ *   file locks per commit), and a run emits several events per step, so one commit per turn
+ *   instead of one per event is most of the journal's cost (bench/RESULTS.md, `journal`).
+ *   Nothing is lost at `finishRun` (a run's end is committed with every event before it), at
+ *   `close()`, or by a reader in this process (`events()` writes the buffer first); a crash
+ *   (SIGKILL) loses at most the events of the turn it interrupted, never a step or a run's end.
+ *   A buffered batch that fails to commit stays buffered, and the next synchronous write (or
+ *   `close()`) throws `journal_error` for it.
+ * - Runs, steps and run ends are still one synchronous write each (`DatabaseSync`): a few tens
+ *   of microseconds, no event-loop round trip, and rows land in the order things happened.
+ * - WAL with `synchronous = NORMAL`: a committed row survives a SIGKILL of the process, and a
+ *   commit does not fsync. The checkpoints that copy the WAL into the file (and fsync, which can
+ *   take tens of milliseconds on a busy disk) run in a worker thread with its own connection,
+ *   every {@link checkpointEvery} commits, so they never stall the event loop; when the worker
+ *   cannot run, the connection checkpoints itself as SQLite does by default.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { HarnessError } from '../errors.ts';
 import type { RunEvent, Usage } from './events.ts';
 
@@ -82,7 +98,78 @@ export interface RunJournal {
   appendEvent(event: RunEvent, attempt: number): void;
   /** Every journaled event of a run, in order, over all its attempts. */
   events(runId: string): Array<RunEvent & { attempt: number }>;
+  /** Writes what is buffered (events) and closes the file; later writes throw `journal_error`. */
   close(): void;
+}
+
+/**
+ * Events buffered at most before they are written at once, without waiting for the end of the
+ * turn: bounds the memory a burst of events holds and the events a crash can lose.
+ */
+export const maxPendingEvents = 4096;
+
+/**
+ * Commits between two background checkpoints. A commit adds a few 4 KiB pages to the WAL, so the
+ * WAL stays around a few MiB, as with SQLite's own default (1000 pages).
+ */
+export const checkpointEvery = 256;
+
+/**
+ * WAL frames (4 KiB pages) past which this connection finishes a background checkpoint itself.
+ * The WAL starts over only when a write begins while it is fully checkpointed; under a steady
+ * stream of commits the worker never quite catches up, so now and then the writer copies the
+ * last few frames itself (and pays one fsync) to let the WAL restart: 16 384 frames = 64 MiB.
+ */
+export const walHighWater = 16_384;
+
+/**
+ * The checkpoint worker (CommonJS, run with `eval`, so it needs no file of its own in src/ or
+ * dist/): its own connection to the journal, one PASSIVE checkpoint per `checkpoint` message (it
+ * never blocks the writer), its result posted back; `close` closes the connection and ends it.
+ */
+const checkpointerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { existsSync } = require('node:fs');
+const { DatabaseSync } = require('node:sqlite');
+// Never create a file: a journal that is gone is the writer's business, not the checkpointer's.
+if (!existsSync(workerData.path)) throw new Error('the journal file ' + workerData.path + ' is gone');
+const db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs });
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+parentPort.on('message', (message) => {
+  if (message === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    const result = checkpoint.get();
+    parentPort.postMessage({ busy: Number(result.busy), log: Number(result.log), checkpointed: Number(result.checkpointed) });
+  } catch (error) {
+    parentPort.postMessage({ error: String(error && error.message || error) });
+  }
+});
+`;
+
+/** What the checkpoint worker has done so far (see {@link SqliteJournal.checkpoints}). */
+export interface CheckpointStats {
+  /** True while checkpoints run in the worker thread; false for `:memory:` or after it failed. */
+  background: boolean;
+  /** Background checkpoints finished. */
+  done: number;
+  /** Checkpoints this connection ran itself to let the WAL restart (see {@link walHighWater}). */
+  catchUps: number;
+  /** The last one: WAL frames in the log and frames copied into the file (-1 before the first). */
+  lastLog: number;
+  lastCheckpointed: number;
+}
+
+/** One buffered event row. */
+interface PendingEvent {
+  runId: string;
+  attempt: number;
+  seq: number;
+  /** The event as JSON, taken when it was appended (later changes to the object do not count). */
+  body: string;
 }
 
 const schema = `
@@ -133,20 +220,57 @@ interface Statements {
   events: StatementSync;
 }
 
+/** Options of {@link SqliteJournal}. */
+export interface SqliteJournalOptions {
+  /**
+   * How long a write waits for another process's write lock on the same file before it fails
+   * with `journal_error`, in ms (default 5000).
+   */
+  busyTimeoutMs?: number;
+}
+
+/** The embedded journal: one SQLite file (WAL), shared safely by the processes that open it. */
 export class SqliteJournal implements RunJournal {
   readonly location: string;
   readonly #db: DatabaseSync;
   readonly #s: Statements;
+  /** Events appended but not written yet, in order. */
+  #pending: PendingEvent[] = [];
+  /** The end-of-turn write of `#pending`, while one is scheduled. */
+  #flushing: NodeJS.Immediate | undefined;
+  readonly #busyTimeoutMs: number;
+  /** The file as an absolute path (the checkpoint worker opens it). */
+  readonly #file: string;
+  /** Commits since the last checkpoint request. */
+  #commits = 0;
+  /** Started at the first checkpoint request. */
+  #checkpointer: Worker | undefined;
+  /** A checkpoint request is out (one at a time: they would only queue up behind each other). */
+  #checkpointing = false;
+  readonly #checkpoints: CheckpointStats = {
+    background: false,
+    done: 0,
+    catchUps: 0,
+    lastLog: -1,
+    lastCheckpointed: -1,
+  };
 
   /** Opens (and creates) the journal at `path`; `:memory:` for a journal that dies with the process. */
-  constructor(path: string) {
+  constructor(path: string, options: SqliteJournalOptions = {}) {
     this.location = path;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.#file = path === ':memory:' ? path : resolve(path);
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.#db = new DatabaseSync(path, { timeout: 5000 });
+      this.#db = new DatabaseSync(path, { timeout: this.#busyTimeoutMs });
       this.#db.exec('PRAGMA journal_mode = WAL');
       this.#db.exec('PRAGMA synchronous = NORMAL');
       this.#db.exec(schema);
+      if (path !== ':memory:') {
+        // Checkpoints move to the worker (see the module comment).
+        this.#db.exec('PRAGMA wal_autocheckpoint = 0');
+        this.#checkpoints.background = true;
+      }
     } catch (error) {
       throw journalError(`cannot open the run journal at ${path}`, error, [
         'check that the folder is writable and the file is a forge journal (or pass journal: false)',
@@ -282,24 +406,144 @@ export class SqliteJournal implements RunJournal {
     );
   }
 
+  /**
+   * Buffers the event; it is written at the end of this event-loop turn, or with the next
+   * synchronous write (see the module comment). Throws `journal_error` once the journal is closed.
+   */
   appendEvent(event: RunEvent, attempt: number): void {
-    this.#write(() => this.#s.putEvent.run(event.runId, attempt, event.seq, JSON.stringify(event)));
+    if (!this.#db.isOpen) {
+      throw journalError(`cannot write to the run journal at ${this.location}: it is closed`, undefined, [
+        'keep the journal open until every run that uses it has ended',
+      ]);
+    }
+    this.#pending.push({ runId: event.runId, attempt, seq: event.seq, body: JSON.stringify(event) });
+    if (this.#pending.length >= maxPendingEvents) this.#write();
+    else this.#flushing ??= setImmediate(this.#flushSoon);
   }
 
+  /** The end-of-turn write. A failure keeps the batch buffered: the next synchronous write reports it. */
+  readonly #flushSoon = (): void => {
+    this.#flushing = undefined;
+    if (this.#pending.length === 0 || !this.#db.isOpen) return;
+    try {
+      this.#write();
+    } catch {
+      // Reported by the next createRun/claimRun/recordStep/finishRun/close, which retries the batch.
+    }
+  };
+
   events(runId: string): Array<RunEvent & { attempt: number }> {
+    // This process's buffered events are part of the answer.
+    if (this.#pending.length > 0) this.#write();
     return (this.#s.events.all(runId) as Array<{ attempt: number; body: string }>).map((row) => ({
       ...(JSON.parse(row.body) as RunEvent),
       attempt: row.attempt,
     }));
   }
 
-  close(): void {
-    if (this.#db.isOpen) this.#db.close();
+  /** What the background checkpoints have done (for tests and diagnostics). */
+  get checkpoints(): Readonly<CheckpointStats> {
+    return { ...this.#checkpoints };
   }
 
-  #write(write: () => unknown): void {
+  close(): void {
+    if (this.#flushing) clearImmediate(this.#flushing);
+    this.#flushing = undefined;
+    // The worker closes its connection after a checkpoint in progress; the last connection to
+    // close checkpoints what is left and removes the WAL, as SQLite does.
+    this.#checkpointer?.postMessage('close');
+    this.#checkpointer = undefined;
+    this.#checkpoints.background = false;
+    if (!this.#db.isOpen) return;
     try {
-      write();
+      if (this.#pending.length > 0) this.#write();
+    } finally {
+      this.#db.close();
+    }
+  }
+
+  #committed(): void {
+    if (!this.#checkpoints.background || ++this.#commits < checkpointEvery || this.#checkpointing) return;
+    this.#commits = 0;
+    this.#checkpointing = true;
+    this.#checkpointer ??= this.#startCheckpointer();
+    this.#checkpointer?.postMessage('checkpoint');
+  }
+
+  #startCheckpointer(): Worker | undefined {
+    let worker: Worker;
+    try {
+      worker = new Worker(checkpointerSource, {
+        eval: true,
+        // Absolute: the process may have changed its working directory since the journal opened.
+        workerData: { path: this.#file, busyTimeoutMs: this.#busyTimeoutMs },
+      });
+    } catch {
+      this.#checkpointInForeground();
+      return undefined;
+    }
+    // Never what keeps the process alive: what is committed is safe in the WAL without it.
+    worker.unref();
+    worker.on('message', (result: { log?: number; checkpointed?: number; error?: string }) => {
+      this.#checkpointing = false;
+      if (result.error !== undefined) return; // e.g. busy: the next request tries again
+      this.#checkpoints.done++;
+      this.#checkpoints.lastLog = result.log ?? -1;
+      this.#checkpoints.lastCheckpointed = result.checkpointed ?? -1;
+      if (this.#checkpoints.lastLog > walHighWater && this.#db.isOpen) this.#catchUp();
+    });
+    const failed = () => {
+      if (this.#checkpointer === worker) this.#checkpointInForeground();
+    };
+    worker.on('error', failed);
+    worker.on('exit', failed);
+    return worker;
+  }
+
+  /** Copies what the worker has not (frames committed since its checkpoint began) so the WAL restarts. */
+  #catchUp(): void {
+    try {
+      this.#db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+      this.#checkpoints.catchUps++;
+    } catch {
+      // Busy (another process reads or writes): the next background checkpoint comes back here.
+    }
+  }
+
+  /** The worker cannot run or died: the connection checkpoints itself again (SQLite's default). */
+  #checkpointInForeground(): void {
+    this.#checkpointer = undefined;
+    this.#checkpointing = false;
+    this.#checkpoints.background = false;
+    if (this.#db.isOpen) this.#db.exec('PRAGMA wal_autocheckpoint = 1000');
+  }
+
+  /**
+   * Commits the buffered events and then `write` (when given) in one transaction, or `write` on
+   * its own when nothing is buffered. The buffer is emptied only once its rows are committed.
+   */
+  #write(write?: () => unknown): void {
+    const pending = this.#pending;
+    try {
+      if (pending.length === 0) {
+        if (write) {
+          write();
+          this.#committed();
+        }
+        return;
+      }
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const put = this.#s.putEvent;
+        for (const e of pending) put.run(e.runId, e.attempt, e.seq, e.body);
+        write?.();
+        this.#db.exec('COMMIT');
+      } catch (error) {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+        throw error;
+      }
+      this.#pending = [];
+      this.#committed();
     } catch (error) {
       throw journalError(`cannot write to the run journal at ${this.location}`, error, [
         'check free disk space and that no other program holds the file locked',
