@@ -12,6 +12,17 @@ export {
   type SourceLocation,
 } from './errors.ts';
 export { classifyFailure, type Failure, type FailureKind } from './gateway/classify.ts';
+export {
+  createEnsembleModel,
+  defaultEnsembleSimilarity,
+  type EnsembleEmbed,
+  type EnsembleIssue,
+  type EnsembleModelOptions,
+  type EnsembleRegistry,
+  ensembleFromRegistry,
+  ensembleIssues,
+  findEnsembleCycle,
+} from './gateway/ensemble.ts';
 export { defaultRetryPolicy, type RetryPolicy } from './gateway/gateway-model.ts';
 export type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './gateway/limiter.ts';
 export {
@@ -30,6 +41,8 @@ export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
 export { createSimulatedEmbeddingModel, simulatedEmbedding } from './models/simulated-embeddings.ts';
 export type {
+  EnsembleSpec,
+  EnsembleVote,
   ModelCapability,
   ModelEntry,
   ModelRateLimits,

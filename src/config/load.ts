@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isScalar, LineCounter, parseDocument, type YAMLParseError } from 'yaml';
 import { HarnessError, type HarnessErrorCode, type SourceLocation } from '../errors.ts';
-import type { ModelEntry } from '../models/types.ts';
+import { ensembleIssues, findEnsembleCycle } from '../gateway/ensemble.ts';
+import type { EnsembleSpec, ModelEntry } from '../models/types.ts';
 import type { SchedulerOptions } from '../runtime/scheduler/types.ts';
 import type { AgentSpec, CouncilSpec, TelemetrySpec } from '../runtime/spec.ts';
 import { checkStrategy } from '../runtime/strategy-check.ts';
@@ -310,6 +311,7 @@ function crossCheck(
   );
   // Without `models:` the ids may come from another file; the registry checks them at run time.
   const modelIds = file.models === undefined ? undefined : models.map((model) => model.id);
+  issues.push(...ensembleChecks(models));
   councils.forEach((council, c) => {
     if (
       modelIds !== undefined &&
@@ -368,6 +370,61 @@ function crossCheck(
     });
   });
   issues.push(...strategyIssues(file, locator, modelIds));
+  return issues;
+}
+
+/**
+ * `type: ensemble` models: the spec's own rules (shared with the registry), member, judge and
+ * embedding model ids that exist, and no ensemble that contains itself through other ensembles.
+ */
+function ensembleChecks(models: readonly ModelEntryYaml[]): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const ids = models.map((model) => model.id);
+  const specs = new Map<string, EnsembleSpec>();
+  for (const model of models)
+    if (model.ensemble !== undefined) specs.set(model.id, toEnsembleSpec(model.ensemble));
+  models.forEach((model, m) => {
+    const spec = model.ensemble === undefined ? undefined : specs.get(model.id);
+    if (spec === undefined) return;
+    const base = ['models', m];
+    for (const issue of ensembleIssues(model.id, spec)) {
+      issues.push({
+        code: 'config_invalid',
+        // Only the spec's own keys are camelCase; a weights key is a model id, kept as written.
+        path: [
+          ...base,
+          ...issue.path.map((segment) => (segment === 'embeddingModel' ? 'embedding_model' : segment)),
+        ],
+        message: issue.message,
+        hint: issue.hint,
+      });
+    }
+    spec.members.forEach((member, i) => {
+      if (!ids.includes(member))
+        issues.push(unknownName('unknown_model', member, ids, [...base, 'ensemble', 'members', i]));
+    });
+    if (spec.judge !== undefined && !ids.includes(spec.judge)) {
+      issues.push(unknownName('unknown_model', spec.judge, ids, [...base, 'ensemble', 'judge']));
+    }
+    if (spec.embeddingModel !== undefined && !ids.includes(spec.embeddingModel)) {
+      issues.push(
+        unknownName('unknown_model', spec.embeddingModel, ids, [...base, 'ensemble', 'embedding_model']),
+      );
+    }
+    const cycle = findEnsembleCycle(model.id, (id) => specs.get(id));
+    // A self-listing ensemble is already reported by ensembleIssues.
+    if (cycle !== undefined && cycle.length > 2) {
+      const next = cycle[1] as string;
+      const member = spec.members.indexOf(next);
+      issues.push({
+        code: 'config_invalid',
+        path: member >= 0 ? [...base, 'ensemble', 'members', member] : [...base, 'ensemble', 'judge'],
+        message: `ensemble "${model.id}" contains itself: ${cycle.join(' → ')}`,
+        hint: 'an ensemble cannot be its own member or judge, directly or through another ensemble',
+        details: { model: model.id, cycle },
+      });
+    }
+  });
   return issues;
 }
 
@@ -431,6 +488,19 @@ function compact<T extends Record<string, unknown>>(
   return out as never;
 }
 
+function toEnsembleSpec(ensemble: NonNullable<ModelEntryYaml['ensemble']>): EnsembleSpec {
+  return compact({
+    members: [...ensemble.members],
+    vote: ensemble.vote,
+    quorum: ensemble.quorum,
+    // Weights are keyed by model id: no case mapping inside.
+    weights: ensemble.weights === undefined ? undefined : { ...ensemble.weights },
+    judge: ensemble.judge,
+    embeddingModel: ensemble.embedding_model,
+    similarity: ensemble.similarity,
+  });
+}
+
 function toModelEntry(model: ModelEntryYaml): ModelEntry {
   return compact({
     id: model.id,
@@ -458,6 +528,7 @@ function toModelEntry(model: ModelEntryYaml): ModelEntry {
             tpm: model.rate_limits.tpm,
             maxConcurrency: model.rate_limits.max_concurrency,
           }),
+    ensemble: model.ensemble === undefined ? undefined : toEnsembleSpec(model.ensemble),
   });
 }
 

@@ -47,10 +47,52 @@ export const rateLimitsSchema = z.strictObject({
     .describe('Calls in flight at most; adaptive concurrency backs off below it on 429s (default 64).'),
 });
 
+/** `ensemble:` of a `type: ensemble` model: the members and how they vote (docs/models.md#ensembles). */
+export const ensembleSchema = z.strictObject({
+  members: z
+    .array(z.string().min(1))
+    .min(2, 'an ensemble needs at least two members')
+    .describe('Model ids asked at once (each answers the same call).'),
+  vote: z
+    .enum(['exact', 'normalized', 'semantic', 'judge'])
+    .optional()
+    .describe(
+      'exact = identical answers; normalized = equal up to case, spaces and punctuation (default); semantic = embeddings at least `similarity` alike; judge = the judge model picks.',
+    ),
+  quorum: z
+    .number()
+    .positive()
+    .optional()
+    .describe(
+      'Weighted votes that must agree: the call finishes as soon as one answer has them (the other members are aborted) and fails with no_quorum when none can. Default: every member answers.',
+    ),
+  weights: z
+    .record(z.string().min(1), z.number().positive())
+    .optional()
+    .describe('Vote weight per member id (default 1).'),
+  judge: z.string().min(1).optional().describe('vote judge: the model id that picks the best answer.'),
+  embedding_model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('vote semantic: the model id whose embeddings compare answers.'),
+  similarity: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe('vote semantic: cosine similarity from which two answers agree (default 0.9).'),
+});
+
+/** Keys that configure a provider, meaningless on an ensemble (its members have their own). */
+const providerKeys = ['model', 'api', 'api_key', 'endpoint', 'headers', 'dimensions'] as const;
+
 export const modelEntrySchema = z
   .strictObject({
     id: z.string().min(1).describe('The id councils use to name this model.'),
-    type: modelTypeSchema.describe('Which provider speaks to it.'),
+    type: z
+      .enum([...modelTypeSchema.options, 'ensemble'])
+      .describe('Which provider speaks to it, or ensemble: several models that vote.'),
     model: z.string().min(1).optional().describe("The provider's own model name; defaults to id."),
     api: z
       .enum(['chat', 'responses'])
@@ -83,6 +125,9 @@ export const modelEntrySchema = z
     rate_limits: rateLimitsSchema
       .optional()
       .describe('Requests and tokens per minute and concurrency the scheduler keeps this model within.'),
+    ensemble: ensembleSchema
+      .optional()
+      .describe('type ensemble only (required there): the member models and how they vote.'),
   })
   .superRefine((entry, ctx) => {
     if (entry.type === 'local' && entry.path === undefined && entry.endpoint === undefined) {
@@ -109,6 +154,31 @@ export const modelEntrySchema = z
         path: [entry.rules !== undefined ? 'rules' : 'latency_ms'],
         message: 'only valid for type simulated',
       });
+    }
+    if (entry.type === 'ensemble' && entry.ensemble === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ensemble'],
+        message: 'an ensemble model needs `ensemble: { members: [...] }`',
+      });
+    }
+    if (entry.ensemble !== undefined && entry.type !== 'ensemble') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ensemble'],
+        message: '`ensemble` is only valid for type ensemble',
+      });
+    }
+    if (entry.type === 'ensemble') {
+      for (const key of providerKeys) {
+        if (entry[key] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `\`${key}\` is not valid for type ensemble (set it on the member models)`,
+          });
+        }
+      }
     }
   });
 
@@ -457,6 +527,7 @@ export const configFileSchema = z.strictObject({
 });
 
 export type ModelEntryYaml = z.infer<typeof modelEntrySchema>;
+export type EnsembleYaml = z.infer<typeof ensembleSchema>;
 export type AgentYaml = z.infer<typeof agentSchema>;
 export type CouncilYaml = z.infer<typeof councilSchema>;
 export type ConfigFileYaml = z.infer<typeof configFileSchema>;

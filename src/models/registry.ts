@@ -7,6 +7,7 @@ import type { EmbeddingModelV4, LanguageModelV4 } from '@ai-sdk/provider';
 import { embedMany } from 'ai';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { HarnessError } from '../errors.ts';
+import { ensembleFromRegistry } from '../gateway/ensemble.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
 import type { Embedder } from '../memory/memory.ts';
 import { type Redactor, resolveCredential } from './credentials.ts';
@@ -37,12 +38,17 @@ export class ModelRegistry {
     for (const entry of entries) this.add(entry);
   }
 
-  /** Adds or replaces an entry; a replaced entry's cached model is dropped. */
+  /**
+   * Adds or replaces an entry; a replaced entry's cached model is dropped, and so is every built
+   * ensemble (its judge, embedder or cycle check may involve the entry).
+   */
   add(entry: ModelEntry): void {
-    providerType(entry.type);
+    if (entry.type !== 'ensemble') providerType(entry.type);
     this.#entries.set(entry.id, entry);
     this.#resolved.delete(entry.id);
     this.#embeddings.delete(entry.id);
+    for (const [id, resolved] of this.#resolved)
+      if (resolved.entry.type === 'ensemble') this.#resolved.delete(id);
   }
 
   ids(): string[] {
@@ -60,14 +66,25 @@ export class ModelRegistry {
     return entry;
   }
 
-  /** The entry and its AI SDK model, built (and its key resolved) on first use. */
+  /**
+   * The entry and its AI SDK model, built (and its key resolved) on first use. An `ensemble`
+   * entry is built over this registry's models (see `ensembleFromRegistry`): its members are
+   * resolved now, and an ensemble that contains itself is `config_invalid`.
+   */
   resolve(id: string): ResolvedModel {
     const cached = this.#resolved.get(id);
     if (cached) return cached;
     const entry = this.entry(id);
     const resolved = {
       entry,
-      model: providerType(entry.type).create({ entry, apiKey: this.#apiKey(entry) }),
+      model:
+        entry.type === 'ensemble'
+          ? ensembleFromRegistry(this, entry, {
+              costOf: (member, input, output) =>
+                this.has(member) ? costUsd(this.entry(member), input, output) : 0,
+              ...(this.#options.redactor === undefined ? {} : { redactor: this.#options.redactor }),
+            })
+          : providerType(entry.type).create({ entry, apiKey: this.#apiKey(entry) }),
     };
     this.#resolved.set(id, resolved);
     return resolved;
@@ -78,8 +95,8 @@ export class ModelRegistry {
     const cached = this.#embeddings.get(id);
     if (cached) return cached;
     const entry = this.entry(id);
-    const type = providerType(entry.type);
-    if (!type.createEmbedding) {
+    const type = entry.type === 'ensemble' ? undefined : providerType(entry.type);
+    if (!type?.createEmbedding) {
       throw new HarnessError('unknown_model', `model "${id}" (type ${entry.type}) cannot make embeddings`, {
         hint: 'pick an embedding model: openai text-embedding-3-small, a google embedding model, an Ollama embedding model, or type simulated',
         details: { model: id },
@@ -131,6 +148,8 @@ export class ModelRegistry {
 
 /** The entry's key reference: its `api_key`, else `env:<the type's default variable>`, else none. */
 export function credentialRef(entry: ModelEntry): string | undefined {
+  // An ensemble has no key of its own; its members have theirs.
+  if (entry.type === 'ensemble') return undefined;
   const variable = providerType(entry.type).defaultKeyEnv;
   return entry.apiKey ?? (variable === undefined ? undefined : `env:${variable}`);
 }

@@ -1,5 +1,13 @@
 /** The camelCase, typed form of one `models:` entry of the registry. */
-export type ModelType = 'openai' | 'anthropic' | 'google' | 'openai-compatible' | 'local' | 'simulated';
+export type ModelType =
+  | 'openai'
+  | 'anthropic'
+  | 'google'
+  | 'openai-compatible'
+  | 'local'
+  | 'simulated'
+  /** Not a provider: one id that asks several registry models and votes (see {@link EnsembleSpec}). */
+  | 'ensemble';
 
 export type ModelCapability = 'tools' | 'vision' | 'json' | 'streaming' | 'embeddings';
 
@@ -42,6 +50,37 @@ export interface ModelEntry {
   rules?: SimulatedRule[];
   /** Client-side limits the scheduler's call limiter enforces for this model (see docs/scheduler.md). */
   rateLimits?: ModelRateLimits;
+  /** `ensemble` only (and required there): the members and how they vote. */
+  ensemble?: EnsembleSpec;
+}
+
+/**
+ * How an ensemble's answers are compared: `exact` (equal after trimming outer whitespace),
+ * `normalized` (equal up to case, whitespace and punctuation), `semantic` (cosine similarity of
+ * embeddings at least `similarity`), `judge` (a judge model picks among the distinct answers).
+ */
+export type EnsembleVote = 'exact' | 'normalized' | 'semantic' | 'judge';
+
+/** An ensemble: one model id that sends each call to several registry models and votes (docs/models.md#ensembles). */
+export interface EnsembleSpec {
+  /** Model ids asked at once: at least 2, no repeats; a member may be an ensemble itself, but not in a cycle. */
+  members: string[];
+  /** How answers are compared (default `normalized`). */
+  vote?: EnsembleVote;
+  /**
+   * Weighted votes that must agree (k of n): the call finishes as soon as one answer has them and
+   * the members still running are aborted; it fails with `no_quorum` once none can. At most the
+   * members' total weight. Default: every member answers, the heaviest answer wins.
+   */
+  quorum?: number;
+  /** Vote weight per member id, > 0 (default 1 each). */
+  weights?: Record<string, number>;
+  /** `vote: judge` only (and required there): the model id that picks the best answer. */
+  judge?: string;
+  /** `vote: semantic` only (and required there): the model id whose embeddings compare answers. */
+  embeddingModel?: string;
+  /** `vote: semantic` only: cosine similarity, 0..1, from which two answers agree (default 0.9). */
+  similarity?: number;
 }
 
 /** What a provider allows for one model; the limiter also learns from its rate-limit headers. */
