@@ -79,7 +79,11 @@ export function journaledModel(options: JournaledModelOptions): GatewayModel {
       const result = await gateway.doGenerate(call);
       const { request: _request, response: _response, ...kept } = result;
       const model = gateway.answeredBy() ?? gateway.modelId;
-      record(callKey, { model, stream: false, result: kept }, usageOf(model, result.usage));
+      record(
+        callKey,
+        { model, stream: false, result: kept },
+        usageOf(model, result.usage, result.providerMetadata),
+      );
       return result;
     },
 
@@ -108,7 +112,11 @@ export function journaledModel(options: JournaledModelOptions): GatewayModel {
           else if (!unrecorded.has(part.type)) parts.push(part);
           if (part.type === 'finish' && !failed) {
             const model = gateway.answeredBy() ?? gateway.modelId;
-            record(callKey, { model, stream: true, parts }, usageOf(model, part.usage));
+            record(
+              callKey,
+              { model, stream: true, parts },
+              usageOf(model, part.usage, part.providerMetadata),
+            );
           }
           controller.enqueue(part);
         },
@@ -117,14 +125,16 @@ export function journaledModel(options: JournaledModelOptions): GatewayModel {
     },
   };
 
-  function usageOf(model: string, u: LanguageModelV4GenerateResult['usage']): Usage {
+  function usageOf(
+    model: string,
+    u: LanguageModelV4GenerateResult['usage'],
+    metadata: LanguageModelV4GenerateResult['providerMetadata'],
+  ): Usage {
     const inputTokens = u.inputTokens.total ?? 0;
     const outputTokens = u.outputTokens.total ?? 0;
-    return {
-      inputTokens,
-      outputTokens,
-      costUsd: options.costOf(model, inputTokens, outputTokens),
-      modelCalls: 1,
-    };
+    // An ensemble prices its members itself: its entry has no price of its own.
+    const own = (metadata?.forge as { costUsd?: unknown } | undefined)?.costUsd;
+    const costUsd = typeof own === 'number' ? own : options.costOf(model, inputTokens, outputTokens);
+    return { inputTokens, outputTokens, costUsd, modelCalls: 1 };
   }
 }
