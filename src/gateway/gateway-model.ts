@@ -26,7 +26,7 @@ import type { Redactor } from '../models/credentials.ts';
 import { costUsd, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
 import { assertFitsContext } from '../prompt/tokens.ts';
 import type { EventLog, RunEventBody, Usage } from '../runtime/events.ts';
-import type { CallLimiter, CallOutcome, CallPermit } from './limiter.ts';
+import type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './limiter.ts';
 import { toProviderError } from './provider-error.ts';
 
 export interface GatewayModelOptions {
@@ -243,21 +243,19 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           }
           if (limiter) {
             text ??= promptText(call.prompt);
-            permit = once(
-              await limiter.acquire(
-                {
-                  model: id,
-                  provider: resolved.model.provider,
-                  providerType: entry.type,
-                  estimatedTokens: Math.ceil(Buffer.byteLength(text) / 4) + (effective.maxOutputTokens ?? 0),
-                  ...(entry.rateLimits === undefined ? {} : { rateLimits: entry.rateLimits }),
-                  ...(entry.latencyThresholdMs === undefined
-                    ? {}
-                    : { latencyThresholdMs: entry.latencyThresholdMs }),
-                },
-                call.abortSignal,
-              ),
-            );
+            const request: CallPermitRequest = {
+              model: id,
+              provider: resolved.model.provider,
+              providerType: entry.type,
+              estimatedTokens: Math.ceil(Buffer.byteLength(text) / 4) + (effective.maxOutputTokens ?? 0),
+              ...(entry.rateLimits === undefined ? {} : { rateLimits: entry.rateLimits }),
+              ...(entry.latencyThresholdMs === undefined
+                ? {}
+                : { latencyThresholdMs: entry.latencyThresholdMs }),
+            };
+            // The common case (nothing in the way) gets its permit without a promise.
+            const immediate = call.abortSignal?.aborted ? undefined : limiter.tryAcquire?.(request);
+            permit = once(immediate ?? (await limiter.acquire(request, call.abortSignal)));
             // Latency is the provider's, not the time spent waiting for a permit.
             started = Date.now();
           }

@@ -51,4 +51,10 @@ export interface CallPermit {
 export interface CallLimiter {
   /** Waits until the model may be called; rejects with a terminal `aborted` error on abort. */
   acquire(request: CallPermitRequest, signal?: AbortSignal): Promise<CallPermit>;
+  /**
+   * Optional hot path: a permit at once when nothing stands in the way (no waiters, buckets and
+   * concurrency allow, no block), else undefined and the caller uses {@link acquire}. Saves the
+   * promise and the await of the common case.
+   */
+  tryAcquire?(request: CallPermitRequest): CallPermit | undefined;
 }

@@ -192,6 +192,24 @@ describe('createCallLimiter', () => {
     expect(limiter.stats().models.m?.maxConcurrency).toBe(64);
   });
 
+  it('grants synchronously with tryAcquire only when nothing is in the way', async () => {
+    const limiter = createCallLimiter();
+    const limits = { maxConcurrency: 1 };
+    const first = limiter.tryAcquire(request({ rateLimits: limits }));
+    expect(first).toBeDefined();
+    expect(limiter.tryAcquire(request({ rateLimits: limits }))).toBeUndefined();
+    const waiting = track(limiter.acquire(request({ rateLimits: limits })));
+    first?.release(ok);
+    // A waiter is served before a newcomer: tryAcquire does not jump the queue.
+    expect(limiter.tryAcquire(request({ rateLimits: limits }))).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(waiting.settled).toBe(true);
+    (waiting.value as CallPermit).release({ ok: false, latencyMs: 1, failure: rateLimited(500) });
+    expect(limiter.tryAcquire(request({ rateLimits: limits }))).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(limiter.tryAcquire(request({ rateLimits: limits }))).toBeDefined();
+  });
+
   it('releases a permit once, however often release is called', async () => {
     const limiter = createCallLimiter();
     const permit = await limiter.acquire(request());

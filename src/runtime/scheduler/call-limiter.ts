@@ -28,6 +28,7 @@ export interface CallLimiterOptions {
 
 /** A {@link CallLimiter} that reports its state. */
 export interface SchedulerCallLimiter extends CallLimiter {
+  tryAcquire(request: CallPermitRequest): CallPermit | undefined;
   stats(): { models: Record<string, ModelLimiterStats>; providers: Record<string, ProviderLimiterStats> };
 }
 
@@ -252,6 +253,13 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
     }
   }
 
+  /** A permit now when nobody waits and nothing is in the way (the common case), else undefined. */
+  function tryGrant(state: ModelState, tokens: number): CallPermit | undefined {
+    if (state.waiters.length > 0 || state.inFlight >= state.concurrency.limit) return undefined;
+    const now = Date.now();
+    return waitFor(state, tokens, now) <= 0 ? grant(state, tokens, now) : undefined;
+  }
+
   function block(state: ModelState, until: number): void {
     state.blockedUntil = Math.max(state.blockedUntil, until);
   }
@@ -261,11 +269,8 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
       if (signal?.aborted) return Promise.reject(abortedWhileWaiting(request.model, signal));
       const state = stateOf(request);
       const tokens = Math.max(0, request.estimatedTokens);
-      // Fast path: nobody waiting and nothing in the way (the common case) needs no waiter.
-      if (state.waiters.length === 0 && state.inFlight < state.concurrency.limit) {
-        const now = Date.now();
-        if (waitFor(state, tokens, now) <= 0) return Promise.resolve(grant(state, tokens, now));
-      }
+      const granted = tryGrant(state, tokens);
+      if (granted !== undefined) return Promise.resolve(granted);
       return new Promise<CallPermit>((resolve, reject) => {
         const waiter: Waiter = { tokens, resolve, reject, signal, onAbort: undefined, granted: false };
         state.waiters.push(waiter);
@@ -282,6 +287,9 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
           signal.addEventListener('abort', waiter.onAbort, { once: true });
         }
       });
+    },
+    tryAcquire(request: CallPermitRequest): CallPermit | undefined {
+      return tryGrant(stateOf(request), Math.max(0, request.estimatedTokens));
     },
     stats() {
       const now = Date.now();
