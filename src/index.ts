@@ -26,13 +26,31 @@ export {
 export { defaultRetryPolicy, type RetryPolicy } from './gateway/gateway-model.ts';
 export type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './gateway/limiter.ts';
 export {
+  type ConsistencyCheck,
+  createHealthApp,
+  createJournalProbe,
   createMemoryProbe,
+  createModelProbe,
+  createProcessProbe,
+  type Evictor,
+  type HealthAppOptions,
+  type HealthBody,
   HealthMonitor,
+  type HealthMonitorOptions,
   type HealthReport,
+  type HealthSource,
+  MemoryPressure,
+  type MemoryPressureOptions,
+  type MemoryPressureState,
+  type ModelProbeOptions,
+  overloadedError,
   type Probe,
   type ProbeCheck,
   type ProbeResult,
   type ProbeStatus,
+  type ProcessProbe,
+  type ProcessProbeOptions,
+  type ProcessStats,
 } from './health/index.ts';
 export type { MemoryMessage, MemoryNamespace, MemoryStore, RecallHit } from './memory/index.ts';
 export { knownMemorySchemes, Memory, openMemoryStore, registerMemoryScheme } from './memory/index.ts';

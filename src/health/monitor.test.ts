@@ -79,4 +79,67 @@ describe('HealthMonitor', () => {
     await expect(monitor.check()).resolves.toMatchObject({ ready: false });
     expect(heard).toEqual(['down']);
   });
+
+  it('reports an overall status and the probes not checked yet', async () => {
+    const monitor = new HealthMonitor([probe('db', ['up']), probe('cache', ['degraded'], false)]);
+    expect(monitor.report()).toMatchObject({ ready: false, status: 'degraded', pending: ['db', 'cache'] });
+    expect(await monitor.check()).toMatchObject({ ready: true, status: 'degraded', pending: [] });
+    monitor.add(probe('queue', ['down']));
+    // A dependency added but never checked keeps the process from being ready.
+    expect(monitor.report()).toMatchObject({ ready: false, pending: ['queue'] });
+    expect(await monitor.check()).toMatchObject({ ready: false, status: 'down' });
+    expect(monitor.remove('queue')).toBe(true);
+    expect(monitor.remove('queue')).toBe(false);
+    expect(monitor.report()).toMatchObject({ ready: true, status: 'degraded' });
+    expect(monitor.probes().map((p) => p.name)).toEqual(['db', 'cache']);
+  });
+
+  it('gives a probe its own timeout and keeps its data', async () => {
+    vi.useFakeTimers();
+    const slow: Probe = {
+      name: 'model:slow',
+      kind: 'provider',
+      timeoutMs: 5_000,
+      check: (signal) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => resolve({ status: 'up', data: { latencyMs: 3_000 } }), 3_000);
+          signal.addEventListener('abort', () => clearTimeout(timer));
+        }),
+    };
+    const monitor = new HealthMonitor([slow], { timeoutMs: 2_000 });
+    const round = monitor.check();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect((await round).probes[0]).toMatchObject({ status: 'up', data: { latencyMs: 3_000 } });
+  });
+
+  it('keeps no result of a probe removed while it was being checked', async () => {
+    let finish: (() => void) | undefined;
+    const monitor = new HealthMonitor([
+      {
+        name: 'gone',
+        kind: 'memory',
+        check: () =>
+          new Promise((resolve) => {
+            finish = () => resolve({ status: 'up' });
+          }),
+      },
+    ]);
+    const round = monitor.check();
+    monitor.remove('gone');
+    finish?.();
+    expect((await round).probes).toEqual([]);
+  });
+
+  it('tells whether it runs and when its last round finished', async () => {
+    vi.useFakeTimers({ now: 50_000 });
+    const monitor = new HealthMonitor([probe('db', ['up'])], { intervalMs: 10_000 });
+    expect(monitor).toMatchObject({ running: false, lastRoundAt: 0, intervalMs: 10_000 });
+    monitor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(monitor).toMatchObject({ running: true, lastRoundAt: 50_000 });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(monitor.lastRoundAt).toBe(60_000);
+    monitor.stop();
+    expect(monitor.running).toBe(false);
+  });
 });
