@@ -26,6 +26,7 @@ export {
 export { defaultRetryPolicy, type RetryPolicy } from './gateway/gateway-model.ts';
 export type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './gateway/limiter.ts';
 export {
+  type BreakerState,
   type ConsistencyCheck,
   createHealthApp,
   createJournalProbe,

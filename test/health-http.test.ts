@@ -18,6 +18,7 @@ import {
   MemoryPressure,
   type MemoryStore,
   openMemoryStore,
+  type RunEvent,
 } from 'forge-harness';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
@@ -287,6 +288,43 @@ describe('the health app over a Harness', () => {
 });
 
 describe('the health app over other sources', () => {
+  it('/health shows each model breaker as its last event left it; an open one degrades the status', async () => {
+    let emit: (event: RunEvent) => void = () => {};
+    const health = new HealthMonitor();
+    const app = createHealthApp(
+      {
+        health,
+        councilNames: () => [],
+        subscribe: (listener) => {
+          emit = listener;
+          return () => {};
+        },
+      },
+      { models: false, processProbe: calm },
+    );
+    health.start();
+    try {
+      const breaker = (type: string, model: string, ts: number) =>
+        emit({ v: 1, runId: 'run_1', seq: 0, ts, path: [], type, model } as unknown as RunEvent);
+      breaker('breaker-open', 'gpt', Date.UTC(2026, 0, 1));
+      breaker('breaker-open', 'claude', Date.UTC(2026, 0, 1));
+      breaker('breaker-half-open', 'claude', Date.UTC(2026, 0, 2));
+      const open = await json<HealthBody>(app.request('/health'));
+      expect(open.breakers).toEqual({
+        gpt: { state: 'open', since: '2026-01-01T00:00:00.000Z' },
+        claude: { state: 'half-open', since: '2026-01-02T00:00:00.000Z' },
+      });
+      expect(open.status).toBe('degraded');
+      breaker('breaker-close', 'gpt', Date.UTC(2026, 0, 3));
+      breaker('breaker-close', 'claude', Date.UTC(2026, 0, 3));
+      const closed = await json<HealthBody>(app.request('/health'));
+      expect(closed.breakers?.gpt).toEqual({ state: 'closed', since: '2026-01-03T00:00:00.000Z' });
+      expect(closed.status).toBe('up');
+    } finally {
+      health.stop();
+    }
+  });
+
   it('memory pressure: /readyz 503 while shedding, its state in /health', async () => {
     const heap = { used: 50, limit: 100 };
     const memoryPressure = new MemoryPressure({ heap: () => heap });

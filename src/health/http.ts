@@ -6,7 +6,7 @@
  * - `GET /readyz`: 200 when every critical probe (memory stores, the journal, memory pressure) is
  *   up; 503 naming the ones that are not, so a load balancer stops sending work.
  * - `GET /health`: JSON diagnostics: overall status, every probe's last result, versions,
- *   scheduler stats, memory pressure, and internal consistency checks (every council's models
+ *   breakers, scheduler stats, memory pressure, and internal consistency checks (every council's models
  *   resolve; no run journaled as running by this process that is not in flight; scheduler
  *   counters agree; the monitor is running). 503 when the overall status is `down`.
  *
@@ -103,6 +103,8 @@ export interface HealthBody {
   pending: string[];
   versions: { forgeHarness: string; node: string; v8: string };
   process: { pid: number; uptimeSeconds: number; eventLoopLagMs: { p50: number; p99: number; max: number } };
+  /** Per model, its breaker's last state change seen in run events (with `subscribe` only). */
+  breakers?: Record<string, BreakerState>;
   scheduler?: SchedulerStats;
   memoryPressure?: ReturnType<MemoryPressure['state']>;
   consistency: { ok: boolean; checks: ConsistencyCheck[] };
@@ -137,11 +139,25 @@ function forgeVersion(): string {
   return packageVersion;
 }
 
-/** Runs in flight as the run events tell, since `since`. */
+/** Runs in flight and breaker states as the run events tell, since `since`. */
 interface RunTracker {
   since: number;
   inFlight: Set<string>;
+  breakers: Map<string, BreakerState>;
 }
+
+/** A model's circuit breaker as its last `breaker-*` event left it. */
+export interface BreakerState {
+  state: 'open' | 'half-open' | 'closed';
+  /** When it changed to that state (ISO 8601). */
+  since: string;
+}
+
+const breakerEvents: Record<string, BreakerState['state']> = {
+  'breaker-open': 'open',
+  'breaker-half-open': 'half-open',
+  'breaker-close': 'closed',
+};
 
 /** Builds the health app over `source`; see the module comment for the routes. */
 export function createHealthApp(source: HealthSource, options: HealthAppOptions = {}): Hono {
@@ -269,7 +285,10 @@ export function createHealthApp(source: HealthSource, options: HealthAppOptions 
     const report = await freshReport(false);
     const checks = consistencyChecks(source, tracker, redact);
     const consistent = checks.every((check) => check.ok);
-    const status = worst(report.status, consistent ? 'up' : 'degraded');
+    const breakers = tracker ? Object.fromEntries(tracker.breakers) : undefined;
+    // An open breaker means a model is failing: its fallbacks carry the load, so degraded, not down.
+    const breakerOpen = Object.values(breakers ?? {}).some((b) => b.state !== 'closed');
+    const status = worst(report.status, consistent && !breakerOpen ? 'up' : 'degraded');
     const lag = processProbe.sample();
     const extra: Record<string, unknown> = {};
     for (const [name, section] of Object.entries(options.diagnostics ?? {})) {
@@ -287,6 +306,7 @@ export function createHealthApp(source: HealthSource, options: HealthAppOptions 
       pending: report.pending,
       versions: { forgeHarness: forgeVersion(), node: process.versions.node, v8: process.versions.v8 },
       process: { pid: process.pid, uptimeSeconds: lag.uptimeSeconds, eventLoopLagMs: lag.eventLoopLagMs },
+      ...(breakers ? { breakers } : {}),
       ...(source.scheduler ? { scheduler: source.scheduler.stats() } : {}),
       ...(source.memoryPressure ? { memoryPressure: source.memoryPressure.state() } : {}),
       consistency: { ok: consistent, checks },
@@ -338,10 +358,18 @@ function modelsInUse(source: HealthSource): ModelUse[] {
 /** Follows run events so the journal check knows which runs are in flight. */
 function trackRuns(source: HealthSource): RunTracker | undefined {
   if (!source.subscribe) return undefined;
-  const tracker: RunTracker = { since: Date.now(), inFlight: new Set() };
+  const tracker: RunTracker = { since: Date.now(), inFlight: new Set(), breakers: new Map() };
   source.subscribe((event) => {
     if (event.type === 'run-start') tracker.inFlight.add(event.runId);
     else if (event.type === 'run-finish' || event.type === 'run-error') tracker.inFlight.delete(event.runId);
+    else {
+      // Breaker events come from the gateway with the model they are about.
+      const state = breakerEvents[event.type as string];
+      const model = (event as { model?: unknown }).model;
+      if (state !== undefined && typeof model === 'string') {
+        tracker.breakers.set(model, { state, since: new Date(event.ts).toISOString() });
+      }
+    }
   });
   return tracker;
 }

@@ -1,4 +1,5 @@
 export {
+  type BreakerState,
   type ConsistencyCheck,
   createHealthApp,
   type HealthAppOptions,
