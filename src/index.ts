@@ -163,4 +163,41 @@ export {
   skillCache,
   withCache,
 } from './skills/index.ts';
-export { OpenTelemetryExporter, type OpenTelemetryExporterOptions } from './telemetry/otel-exporter.ts';
+export {
+  installTelemetry,
+  type Telemetry,
+  type TelemetryOptions,
+  type TelemetrySource,
+} from './telemetry/install.ts';
+export {
+  CostLedger,
+  type CostLedgerOptions,
+  type LedgerEntry,
+  type LedgerTotals,
+  ledgerFromEvents,
+  type RunLedger,
+} from './telemetry/ledger.ts';
+export {
+  breakerStates,
+  createMetrics,
+  defaultErrorRateWindowMs,
+  defaultLatencyBuckets,
+  type ForgeMetrics,
+  type MetricsOptions,
+  type MetricsSources,
+  metricNames,
+  metricsResponse,
+} from './telemetry/metrics.ts';
+export {
+  OpenTelemetryExporter,
+  type OpenTelemetryExporterOptions,
+  type OtlpProtocol,
+} from './telemetry/otel-exporter.ts';
+export {
+  createSpanRecorder,
+  genAiAttributes,
+  genAiOperations,
+  genAiProviderName,
+  type SpanRecorder,
+  type SpanRecorderOptions,
+} from './telemetry/spans.ts';
