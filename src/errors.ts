@@ -40,6 +40,8 @@ export type HarnessErrorCode =
   | 'journal_error'
   | 'unknown_run'
   | 'resume_invalid'
+  /** A supervised worker process kept crashing beyond its restart budget; the supervisor gave up. */
+  | 'worker_crash_loop'
   | 'aborted'
   | 'cli_usage'
   | 'script_exhausted'

@@ -61,6 +61,7 @@ export function exitCodeFor(code: HarnessErrorCode): number {
     case 'overloaded':
     case 'mcp_error':
     case 'journal_error':
+    case 'worker_crash_loop':
       return exitCodes.runFailed;
     case 'unknown_run':
     case 'resume_invalid':
