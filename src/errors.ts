@@ -38,6 +38,8 @@ export type HarnessErrorCode =
   | 'mcp_error'
   | 'skill_bundle_invalid'
   | 'journal_error'
+  /** The canary state file (docs/self-healing.md) could not be opened, read or written. */
+  | 'canary_error'
   | 'unknown_run'
   | 'resume_invalid'
   /** A supervised worker process kept crashing beyond its restart budget; the supervisor gave up. */

@@ -62,6 +62,7 @@ export function exitCodeFor(code: HarnessErrorCode): number {
     case 'mcp_error':
     case 'journal_error':
     case 'worker_crash_loop':
+    case 'canary_error':
       return exitCodes.runFailed;
     case 'unknown_run':
     case 'resume_invalid':

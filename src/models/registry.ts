@@ -9,6 +9,8 @@ import { didYouMean } from '../config/did-you-mean.ts';
 import { HarnessError } from '../errors.ts';
 import { ensembleFromRegistry } from '../gateway/ensemble.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
+import { CanaryController, defaultCanaryUrl } from '../learning/canary.ts';
+import { canaryFromRegistry } from '../learning/canary-model.ts';
 import type { Embedder } from '../memory/memory.ts';
 import { type Redactor, resolveCredential } from './credentials.ts';
 import { providerType } from './providers.ts';
@@ -32,6 +34,10 @@ export class ModelRegistry {
   readonly #resolved = new Map<string, ResolvedModel>();
   readonly #embeddings = new Map<string, EmbeddingModelV4>();
   readonly #options: ModelRegistryOptions;
+  /** Canary state files opened by this registry, by URL (one controller each). */
+  readonly #canaries = new Map<string, CanaryController>();
+  /** Canary ids being resolved: a canary reached again while building itself is a cycle. */
+  readonly #resolvingCanaries = new Set<string>();
 
   constructor(entries: readonly ModelEntry[] = [], options: ModelRegistryOptions = {}) {
     this.#options = options;
@@ -43,7 +49,7 @@ export class ModelRegistry {
    * ensemble (its judge, embedder or cycle check may involve the entry).
    */
   add(entry: ModelEntry): void {
-    if (entry.type !== 'ensemble') providerType(entry.type);
+    if (entry.type !== 'ensemble' && entry.type !== 'canary') providerType(entry.type);
     this.#entries.set(entry.id, entry);
     this.#resolved.delete(entry.id);
     this.#embeddings.delete(entry.id);
@@ -84,7 +90,9 @@ export class ModelRegistry {
                 this.has(member) ? costUsd(this.entry(member), input, output) : 0,
               ...(this.#options.redactor === undefined ? {} : { redactor: this.#options.redactor }),
             })
-          : providerType(entry.type).create({ entry, apiKey: this.#apiKey(entry) }),
+          : entry.type === 'canary'
+            ? this.#canary(entry)
+            : providerType(entry.type).create({ entry, apiKey: this.#apiKey(entry) }),
     };
     this.#resolved.set(id, resolved);
     return resolved;
@@ -95,7 +103,7 @@ export class ModelRegistry {
     const cached = this.#embeddings.get(id);
     if (cached) return cached;
     const entry = this.entry(id);
-    const type = entry.type === 'ensemble' ? undefined : providerType(entry.type);
+    const type = entry.type === 'ensemble' || entry.type === 'canary' ? undefined : providerType(entry.type);
     if (!type?.createEmbedding) {
       throw new HarnessError('unknown_model', `model "${id}" (type ${entry.type}) cannot make embeddings`, {
         hint: 'pick an embedding model: openai text-embedding-3-small, a google embedding model, an Ollama embedding model, or type simulated',
@@ -129,6 +137,47 @@ export class ModelRegistry {
     };
   }
 
+  /**
+   * The canary controller of a `type: canary` entry: the one of its `canary.state` file (default
+   * `$FORGE_CANARY_URL`, else `sqlite://.forge/canary.db`), opened once per file by this registry.
+   * Its `onDecision` listeners hear the canary's promotions and rollbacks; `state()` shows it.
+   */
+  canaryController(id: string): CanaryController {
+    const entry = this.entry(id);
+    if (entry.type !== 'canary') {
+      throw new HarnessError('config_invalid', `model "${id}" is not a canary (type ${entry.type})`, {
+        hint: 'pass the id of a type: canary model',
+        details: { model: id },
+      });
+    }
+    const url =
+      entry.canary?.state ?? (this.#options.env ?? process.env).FORGE_CANARY_URL ?? defaultCanaryUrl;
+    let controller = this.#canaries.get(url);
+    if (!controller) {
+      controller = new CanaryController({ path: url });
+      this.#canaries.set(url, controller);
+    }
+    return controller;
+  }
+
+  #canary(entry: ModelEntry): LanguageModelV4 {
+    if (this.#resolvingCanaries.has(entry.id)) {
+      throw new HarnessError('config_invalid', `canary "${entry.id}" contains itself through its models`, {
+        location: { path: `ModelEntry(${entry.id}).canary` },
+        hint: 'a canary cannot be its own stable or candidate model, directly or through an ensemble or another canary',
+        details: { model: entry.id },
+      });
+    }
+    this.#resolvingCanaries.add(entry.id);
+    try {
+      return canaryFromRegistry(this, entry, this.canaryController(entry.id), {
+        costOf: (model, input, output) => (this.has(model) ? costUsd(this.entry(model), input, output) : 0),
+      });
+    } finally {
+      this.#resolvingCanaries.delete(entry.id);
+    }
+  }
+
   #apiKey(entry: ModelEntry): string | undefined {
     const id = entry.id;
     const ref = credentialRef(entry);
@@ -150,6 +199,8 @@ export class ModelRegistry {
 export function credentialRef(entry: ModelEntry): string | undefined {
   // An ensemble has no key of its own; its members have theirs.
   if (entry.type === 'ensemble') return undefined;
+  // Nor has a canary: its stable and candidate models have theirs.
+  if (entry.type === 'canary') return undefined;
   const variable = providerType(entry.type).defaultKeyEnv;
   return entry.apiKey ?? (variable === undefined ? undefined : `env:${variable}`);
 }

@@ -1,3 +1,5 @@
+import type { CanaryTestOptions } from '../learning/sprt.ts';
+
 /** The camelCase, typed form of one `models:` entry of the registry. */
 export type ModelType =
   | 'openai'
@@ -7,7 +9,9 @@ export type ModelType =
   | 'local'
   | 'simulated'
   /** Not a provider: one id that asks several registry models and votes (see {@link EnsembleSpec}). */
-  | 'ensemble';
+  | 'ensemble'
+  /** Not a provider: one id whose calls are split between a stable and a candidate model (see {@link CanarySpec}). */
+  | 'canary';
 
 export type ModelCapability = 'tools' | 'vision' | 'json' | 'streaming' | 'embeddings';
 
@@ -52,6 +56,29 @@ export interface ModelEntry {
   rateLimits?: ModelRateLimits;
   /** `ensemble` only (and required there): the members and how they vote. */
   ensemble?: EnsembleSpec;
+  /** `canary` only (and required there): the two models and how calls are split and judged. */
+  canary?: CanarySpec;
+}
+
+/**
+ * A canary release of a model assignment (docs/self-healing.md): calls to the canary's id go to
+ * `stable`, and a `share` of them to `candidate`; a sequential test on errors, latency and scores
+ * promotes the candidate or rolls it back, and the decision is kept in the `state` file.
+ */
+export interface CanarySpec {
+  /** The model id in service. */
+  stable: string;
+  /** The model id on trial (not `stable`, not the canary itself). */
+  candidate: string;
+  /** Share of calls routed to the candidate while the canary runs, (0, 1]; default 0.1. */
+  share?: number;
+  /**
+   * The state file, `sqlite://path` (relative to the config file in YAML) or a path; default
+   * `$FORGE_CANARY_URL`, else `sqlite://.forge/canary.db`.
+   */
+  state?: string;
+  /** The sequential test's options (alpha, beta, minSamples, margins; see `CanaryTestOptions`). */
+  test?: CanaryTestOptions;
 }
 
 /**

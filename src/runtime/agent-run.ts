@@ -316,6 +316,7 @@ function toolsFor(
         signal: options.signal ?? signal,
       }),
     spawn: (request) => turn.spawn(request, toolCallId),
+    emit: (event) => turn.log.emit(turn.path, event),
   });
   const journaled =
     (name: string, run: (input: unknown, context: SkillContext) => Promise<unknown>) =>

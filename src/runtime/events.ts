@@ -80,7 +80,26 @@ export type RunEventBody =
   /** A journaled step was replayed instead of executed. */
   | { type: 'step-replayed'; key: string }
   /** The run waited for admission (scheduler queue) before starting. */
-  | { type: 'run-queued'; priority: string; waitedMs: number };
+  | { type: 'run-queued'; priority: string; waitedMs: number }
+  /**
+   * A canary was decided by the call this event belongs to: `promote` (the candidate is the
+   * version every call gets now) or `rollback` (the candidate is disabled). `subject` names the
+   * canary: `skill:<name>` (`canarySkill`) or `patch:<name>` (a skill's patches). Model canaries
+   * (`model:<id>`) report through their controller's listeners instead: a model call has no run.
+   */
+  | {
+      type: 'canary-decision';
+      subject: string;
+      decision: 'promote' | 'rollback';
+      stable: string;
+      candidate: string;
+      reason: string;
+    }
+  /** A skill failed with an error a patch fixes; the patch `version` now runs as a canary. */
+  | { type: 'patch-applied'; skill: string; version: string; signature: string };
+
+/** The events a skill may report about itself through `SkillContext.emit`. */
+export type SkillEventBody = Extract<RunEventBody, { type: 'canary-decision' | 'patch-applied' }>;
 
 /** One event of a run. Narrow on `type`. */
 export type RunEvent = Base & RunEventBody;

@@ -6,10 +6,12 @@
 import type { Schema } from 'ai';
 import { z } from 'zod';
 import { HarnessError } from '../errors.ts';
+import { createPatchedRun, type PatchingOptions, type SkillPatch } from '../health/patches.ts';
 import type { MemoryNamespace, MemoryStore } from '../memory/index.ts';
 import { registerSkillCache, SkillCache, type SkillCacheOptions } from '../skills/cache.ts';
 import type { SpawnRequest, SubAgentResult } from './agent-run.ts';
 import type { CallLlmOptions, CallLlmResult } from './call-llm.ts';
+import type { SkillEventBody } from './events.ts';
 
 /** What a skill sees while it runs. */
 export interface SkillContext {
@@ -37,6 +39,11 @@ export interface SkillContext {
    * for the skill to decide on; only a run limit or an abort throws.
    */
   spawn(request: SpawnRequest): Promise<SubAgentResult>;
+  /**
+   * Reports what the skill did to itself (a canary decided, a patch applied) as an event of the
+   * run, at the agent's path. Absent when the skill runs outside a run.
+   */
+  emit?(event: SkillEventBody): void;
 }
 
 export interface SkillOptions<I, O> {
@@ -62,6 +69,14 @@ export interface SkillOptions<I, O> {
    */
   cache?: SkillCacheOptions | SkillCache;
   run?: (input: I, context: SkillContext) => Promise<O> | O;
+  /**
+   * Newer implementations keyed by the error signature each fixes (see docs/self-healing.md):
+   * when the skill fails with a matching signature, the patch goes on trial as a canary and is
+   * kept if it heals the failures, rolled back if not. Patch results pass the `output` check too.
+   */
+  patches?: ReadonlyArray<SkillPatch<I, O>>;
+  /** How patches are tried: the canary controller, the share of calls on trial, the test. */
+  patching?: PatchingOptions;
 }
 
 /**
@@ -126,16 +141,33 @@ export class Skill<I = unknown, O = unknown> {
       options.cache === undefined || options.cache instanceof SkillCache
         ? options.cache
         : new SkillCache(options.cache, `Skill(${options.name}).cache`);
-    if (this.outputSchema === undefined && cache === undefined) return;
+    const patches = options.patches ?? [];
+    if (this.outputSchema === undefined && cache === undefined && patches.length === 0) return;
     // `this.run` is the subclass's override or the default, whichever this object has: wrapping
     // it in an own property gives both ways of writing a skill the same output check and cache.
     const own = this.run;
     const schema = this.outputSchema;
-    const checked =
+    const check = (run: (input: I, context: SkillContext) => Promise<O> | O) =>
       schema === undefined
-        ? (input: I, context: SkillContext) => own.call(this, input, context)
+        ? (input: I, context: SkillContext) => run(input, context)
         : async (input: I, context: SkillContext) =>
-            checkSkillOutput(this.name, schema, await own.call(this, input, context));
+            checkSkillOutput(this.name, schema, await run(input, context));
+    const base = check((input, context) => own.call(this, input, context));
+    // Patches wrap the checked versions, so an output that fails the schema is a failure a patch can fix.
+    const checked =
+      patches.length === 0
+        ? base
+        : (() => {
+            const patched = createPatchedRun(
+              this.name,
+              { version: this.version, run: base as (input: never, context: SkillContext) => unknown },
+              patches.map((patch) => ({ ...patch, run: check(patch.run) })) as unknown as ReadonlyArray<
+                SkillPatch<never, unknown>
+              >,
+              options.patching,
+            );
+            return (input: I, context: SkillContext) => patched.run(input as never, context) as Promise<O>;
+          })();
     if (cache === undefined) {
       this.run = checked;
       return;

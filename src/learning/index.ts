@@ -1,0 +1,55 @@
+/**
+ * Learning: canary releases decided by sequential tests (docs/self-healing.md). Rewards,
+ * policies and off-policy evaluation join here later.
+ */
+export {
+  bucket,
+  type CanaryArm,
+  CanaryController,
+  type CanaryControllerOptions,
+  type CanaryDecision,
+  type CanaryRoute,
+  type CanaryStartOptions,
+  type CanaryState,
+  type CanaryStatus,
+  defaultCanaryController,
+  defaultCanaryUrl,
+  seededRandom,
+} from './canary.ts';
+export {
+  type CanaryMetadata,
+  type CanaryModelOptions,
+  type CanaryRegistry,
+  canaryFromRegistry,
+  canarySubject,
+  createCanaryModel,
+} from './canary-model.ts';
+export { type CanarySkill, type CanarySkillOptions, canarySkill, countsAsFailure } from './canary-skill.ts';
+export {
+  type ArmStats,
+  addOutcome,
+  addScore,
+  bernoulliLlr,
+  bernoulliSprt,
+  type CanaryGoal,
+  type CanaryOutcome,
+  type CanaryTestOptions,
+  type CanaryVerdict,
+  compareArms,
+  compareDifference,
+  confidenceRadius,
+  type DifferenceEstimate,
+  type DifferenceResult,
+  defaultCanaryTest,
+  defaultSequentialTest,
+  emptyArmStats,
+  gaussianLlr,
+  gaussianSprt,
+  type MomentStats,
+  resolveCanaryTest,
+  resolveSequentialOptions,
+  type SequentialDecision,
+  type SequentialResult,
+  type SequentialTestOptions,
+  sprtBounds,
+} from './sprt.ts';
