@@ -118,7 +118,8 @@ describe('the health app over a Harness', () => {
     expect(ready.status).toBe(200);
     const body = await json<{ ready: boolean; probes: Array<{ name: string; kind: string }> }>(ready);
     expect(body.ready).toBe(true);
-    expect(body.probes.map((p) => p.kind).sort()).toEqual(['journal', 'memory']);
+    // The harness's memory-pressure probe (kind process) is a readiness dependency too.
+    expect(body.probes.map((p) => p.kind).sort()).toEqual(['journal', 'memory', 'process']);
 
     memory.down = true;
     await h.health.check();
@@ -148,7 +149,10 @@ describe('the health app over a Harness', () => {
     // The harness has not started: its monitor never ran; the journal probe is new.
     const response = await app.request('/readyz');
     expect(response.status).toBe(200);
-    expect(await json(response)).toMatchObject({ ready: true, probes: [{ kind: 'journal', status: 'up' }] });
+    expect(await json(response)).toMatchObject({
+      ready: true,
+      probes: [{ name: 'memory-pressure', status: 'up' }, { kind: 'journal', status: 'up' }],
+    });
   });
 
   it('/health: probes, versions, scheduler stats and consistency checks', async () => {
@@ -171,6 +175,7 @@ describe('the health app over a Harness', () => {
     const probes = Object.fromEntries(body.probes.map((p) => [p.name, p]));
     expect(Object.keys(probes).sort()).toEqual([
       'journal::memory:',
+      'memory-pressure',
       'memory:memory://',
       'model:sim',
       'process',

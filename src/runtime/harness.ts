@@ -11,13 +11,22 @@ import type { Engine } from '../engine/engine.ts';
 import { LocalEngine } from '../engine/local.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
 import type { RetryPolicy } from '../gateway/gateway-model.ts';
-import { createMemoryProbe, HealthMonitor } from '../health/index.ts';
+import {
+  createMemoryProbe,
+  HealthMonitor,
+  MemoryPressure,
+  type MemoryPressureOptions,
+} from '../health/index.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
 import { ModelRegistry, unknownModel } from '../models/registry.ts';
 import type { ModelEntry } from '../models/types.ts';
+import { skillCache } from '../skills/cache.ts';
 import { resolveSkillConfig } from '../skills/config.ts';
-import type { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
+import { installTelemetry, type Telemetry } from '../telemetry/install.ts';
+import type { CostLedger } from '../telemetry/ledger.ts';
+import type { ForgeMetrics } from '../telemetry/metrics.ts';
+import { OpenTelemetryExporter } from '../telemetry/otel-exporter.ts';
 import { eventError } from './agent-run.ts';
 import { Budget, isRunLimit, parseLimits, type RunLimits, tighter } from './budget.ts';
 import { builtinSkills } from './builtin-skills.ts';
@@ -75,6 +84,11 @@ export interface HarnessOptions {
   scheduler?: Scheduler | SchedulerOptions;
   /** Where runs execute (default: a `LocalEngine` over the scheduler and the journal). */
   engine?: Engine;
+  /**
+   * Heap watermarks: above the high one skill caches are emptied and new runs are refused with
+   * `overloaded` (retryable, `details.retryAfterMs`) until the heap is back below the low one.
+   */
+  memoryPressure?: MemoryPressureOptions;
 }
 
 /** What a reload installed. */
@@ -105,8 +119,16 @@ export class Harness {
   #registry: ModelRegistry;
   readonly skills = new SkillRegistry();
   readonly telemetry: OpenTelemetryExporter | undefined;
+  /** Prometheus metrics of every run (`metrics.metrics()` is the text a `/metrics` route serves). */
+  readonly metrics: ForgeMetrics;
+  /** Tokens and USD per model attempt (failed and fallback attempts included), per run and sub-agent. */
+  readonly ledger: CostLedger;
+  readonly #telemetryHandle: Telemetry;
+  #exporterStarted: Promise<void> | undefined;
   /** Probes every council memory (every 10 s once started); `health.check()` checks now. */
   readonly health = new HealthMonitor();
+  /** Sheds new runs and evicts caches when the heap nears its limit (see `HarnessOptions.memoryPressure`). */
+  readonly memoryPressure: MemoryPressure;
   readonly #councils = new Map<string, Council>();
   /** Per council: its memory as agents and skills see it (with the embedder when it has one). */
   readonly #memories = new WeakMap<Council, Memory>();
@@ -156,6 +178,14 @@ export class Harness {
         : createScheduler(options.scheduler ?? source?.scheduler ?? {});
     this.engine =
       options.engine ?? new LocalEngine({ scheduler: this.scheduler, journal: () => this.journal });
+    this.memoryPressure = new MemoryPressure(options.memoryPressure);
+    // Under memory pressure the caches go first; skills loaded later (MCP) are included.
+    this.memoryPressure.onPressure(() => {
+      for (const name of this.skills.names()) {
+        const skill = this.skills.get(name);
+        if (skill) skillCache(skill)?.clear();
+      }
+    });
     this.#tenant = options.tenant ?? 'default';
     this.#deps = {
       registry: this.#registry,
@@ -163,6 +193,10 @@ export class Harness {
       ...(options.retry === undefined ? {} : { retry: options.retry }),
       limiter: this.scheduler.limiter,
     };
+    // Spans, metrics and the cost ledger hang on every run's events (O(1) work per event).
+    this.#telemetryHandle = installTelemetry(this);
+    this.metrics = this.#telemetryHandle.metrics;
+    this.ledger = this.#telemetryHandle.ledger;
   }
 
   /** The model registry runs start with (a reload replaces it; runs in flight keep theirs). */
@@ -318,9 +352,19 @@ export class Harness {
           : e;
       }
     }
+    const otlp = config.telemetry?.exporter === 'otlp' ? config.telemetry : undefined;
+    const telemetry =
+      options.telemetry ??
+      (otlp
+        ? new OpenTelemetryExporter({
+            ...(otlp.endpoint === undefined ? {} : { endpoint: otlp.endpoint }),
+            ...(otlp.serviceName === undefined ? {} : { serviceName: otlp.serviceName }),
+          })
+        : undefined);
     return new Harness(
       {
         ...options,
+        ...(telemetry === undefined ? {} : { telemetry }),
         models: config.models,
         councils: config.councils,
         skills: [...given, ...fromFile.skills, ...fromFile.sources],
@@ -374,8 +418,11 @@ export class Harness {
       );
     }
     this.#started ??= (async () => {
+      await this.#startExporter();
       for (const council of this.#councils.values()) await this.#prepare(council, this.#tenant);
       this.health.start();
+      this.memoryPressure.start();
+      this.#startExporter();
     })().catch((error: unknown) => {
       this.#started = undefined;
       throw error;
@@ -556,6 +603,10 @@ export class Harness {
     this.#stopped = true;
     this.#started = undefined;
     this.health.stop();
+    this.memoryPressure.stop();
+    this.#telemetryHandle.close();
+    if (this.#exporterStarted)
+      await this.#exporterStarted.then(() => this.telemetry?.shutdown()).catch(() => {});
     // Closing the base memories is enough: an embedding wrapper closes what it wraps.
     const memories = new Set<Memory>([this.#defaultMemory]);
     for (const council of this.#councils.values()) if (council.memory) memories.add(council.memory);
@@ -721,6 +772,8 @@ export class Harness {
         throw new HarnessError('harness_not_started', 'the harness was stopped', {
           hint: 'create a new Harness',
         });
+      // Shedding load under memory pressure refuses new work; a resume finishes work already paid for.
+      if (!resumed) this.memoryPressure.throwIfShedding();
       if (typeof input !== 'string' || input.trim() === '') {
         throw new HarnessError('prompt_invalid', 'the run input is empty', {
           hint: 'pass the request text to run()',
@@ -754,6 +807,8 @@ export class Harness {
       if (resumed) log.emit([name], { type: 'run-resume', ...resumed });
       await untilAborted(this.#prepare(council, tenant), signal);
       this.health.start();
+      this.memoryPressure.start();
+      this.#startExporter();
       const queued = Date.now();
       const job = { runId: log.runId, council: council.name, tenant, priority };
       // The engine admits the run (queue, priorities, quotas), then the council runs in its slot.
@@ -871,6 +926,12 @@ export class Harness {
   /** Replaces every known secret in `text` with `***` (for logs you write yourself). */
   redact(text: string): string {
     return this.#redactor.redact(text);
+  }
+
+  /** Starts the OTLP exporter once; a failure to start is reported by start(), not by runs. */
+  #startExporter(): Promise<void> {
+    this.#exporterStarted ??= this.telemetry ? this.telemetry.start() : Promise.resolve();
+    return this.#exporterStarted;
   }
 
   #locate(
