@@ -15,6 +15,7 @@ import { normalise } from './journal-source.ts';
 import type { CliIo } from './main.ts';
 import { memoryCommand } from './memory-command.ts';
 import { resumeAllRuns, resumeCommand, runsCommand } from './runs-command.ts';
+import { superviseCommand, workerCommand } from './supervise-command.ts';
 
 export interface Command {
   help: string;
@@ -340,6 +341,8 @@ export const commands: Record<string, Command> = {
   runs: runsCommand,
   resume: resumeCommand,
   explain: explainCommand,
+  supervise: superviseCommand,
+  worker: workerCommand,
 };
 
 export function usage(): string {
@@ -358,6 +361,8 @@ Commands:
   runs             list the runs in the run journal (interrupted ones can be resumed)
   resume <runId>   resume an interrupted run from the journal (forge run --resume: all of them)
   explain <runId>  the decision path of a run from its journal, as a tree
+  supervise        run worker processes, restart crashed ones; their runs resume from the journal
+  worker           one worker process: resumes interrupted runs, then runs jobs from stdin
 
 Global: --debug (stack traces), --version, --help
 Exit codes: 0 ok · 1 run failed · 2 usage · 3 config · 4 credential · 5 provider · 6 input · 130 interrupted
