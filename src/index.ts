@@ -87,6 +87,7 @@ export {
 export type { EventError, RunEvent, RunEventType, Usage } from './runtime/events.ts';
 export { type DependencyGraph, findCycle, formatCycle, sinks, topologicalLevels } from './runtime/graph.ts';
 export {
+  councilHash,
   defaultJournalUrl,
   defaultMemoryUrl,
   Harness,

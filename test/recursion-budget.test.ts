@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   Agent,
   Council,
+  councilHash,
   Harness,
   RecursionPolicy,
   type RunEvent,
@@ -501,6 +502,33 @@ describe('malformed tool arguments', () => {
     const journaled = journal.events(result.runId).map((e) => e.type);
     expect(journaled).toEqual(run.events.filter((e) => e.type !== 'token-delta').map((e) => e.type));
     expect(journal.getRun(result.runId)?.status).toBe('failed');
+    await harness.stop();
+    journal.close();
+  });
+});
+
+describe('resume checks', () => {
+  it('refuses a run whose council changed without touching it, and resumes an unchanged one', async () => {
+    const journal = new SqliteJournal(join(dir, 'resume.db'));
+    const harness = new Harness({
+      journal,
+      memory: 'memory://',
+      models: [{ id: 'm', type: 'simulated', rules: [{ when: '.', reply: 'done: {{input}}' }] }],
+      councils: [new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'm' })] })],
+    });
+    const base = { council: 'C', input: 'hello', tenant: 'default', options: {} };
+    journal.createRun({ ...base, runId: 'run_stale', councilHash: 'another-council' });
+    const refused = await harness.resume('run_stale');
+    expect(refused.error?.code).toBe('resume_invalid');
+    expect(journal.getRun('run_stale')).toMatchObject({ status: 'running', attempts: 1 });
+
+    journal.createRun({ ...base, runId: 'run_same', councilHash: councilHash(harness.council('C')) });
+    const resumed = await harness.resume('run_same');
+    expect(resumed.status).toBe('succeeded');
+    expect(resumed.output).toBe('done: hello');
+    expect(journal.getRun('run_same')).toMatchObject({ status: 'succeeded', attempts: 2 });
+    const unknown = await harness.resume('run_nope');
+    expect(unknown.error?.code).toBe('unknown_run');
     await harness.stop();
     journal.close();
   });

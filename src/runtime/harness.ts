@@ -640,15 +640,17 @@ export class Harness {
     const log = this.#log(runId, options);
     const result = (async () => {
       const journal = this.#journalOrThrow();
-      const record = journal.claimRun(runId);
-      const council = this.council(record.council);
-      if (councilHash(council) !== record.councilHash) {
+      // Check the council before claiming the run: a refused resume leaves the run as it was.
+      const found = journal.getRun(runId);
+      if (found && councilHash(this.council(found.council)) !== found.councilHash) {
         throw new HarnessError(
           'resume_invalid',
-          `council "${council.name}" changed since run ${runId} started; a resumed run must take the same path`,
+          `council "${found.council}" changed since run ${runId} started; a resumed run must take the same path`,
           { hint: 'resume with the council definition the run started with, or start a new run' },
         );
       }
+      const record = journal.claimRun(runId);
+      const council = this.council(record.council);
       const saved = record.options as { priority?: Priority; limits?: RunLimits };
       return this.#execute(
         log,
