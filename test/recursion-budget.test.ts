@@ -97,7 +97,7 @@ describe('one budget for a run tree', () => {
     expect(sum).toBe(1080); // 9 calls of 120 tokens: the 9th crossed 1000
     expect(result.usage.inputTokens + result.usage.outputTokens).toBe(sum);
     expect(result.usage.modelCalls).toBe(calls.length);
-    expect((result.error?.details.usage as { modelCalls: number }).modelCalls).toBe(9);
+    expect(result.error?.details.usage).toMatchObject({ modelCalls: 9 });
     // Calls happened at every level of the tree, and events carry the tree path.
     const paths = new Set(calls.map((e) => e.path.join('/')));
     expect(paths).toEqual(new Set(['Tree/Root', 'Tree/Root/L1', 'Tree/Root/L1/L2', 'Tree/Root/L1/L2/L3']));
