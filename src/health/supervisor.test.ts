@@ -269,6 +269,23 @@ describe('createSupervisor', () => {
     ]);
   });
 
+  it('a program that cannot be started is a crash like any other', async () => {
+    const { supervisor, of } = supervise('', {
+      command: join(dir, 'no-such-program'),
+      restart: { maxRestartsPerMinute: 0 },
+    });
+    await expect(supervisor.start()).rejects.toMatchObject({ code: 'worker_crash_loop' });
+    expect(of('worker-start')).toEqual([]);
+    expect(of('worker-exit')).toEqual([
+      expect.objectContaining({
+        pid: undefined,
+        expected: false,
+        reason: expect.stringContaining('could not be started: spawn'),
+      }),
+    ]);
+    await expect(supervisor.start()).rejects.toMatchObject({ code: 'worker_crash_loop' });
+  });
+
   it('sends a job again when its worker died before it started it (command form)', async () => {
     const state = join(dir, `state-${++stateSeq}.json`);
     const { supervisor, of } = supervise('', {

@@ -370,7 +370,7 @@ class WorkerSupervisor implements Supervisor {
 
   start(): Promise<void> {
     if (this.#started) return this.#started;
-    if (this.#stopping) return Promise.reject(this.#notRunning());
+    if (this.#stopping) return Promise.reject(this.#failure ?? this.#notRunning());
     for (const slot of this.#slots) this.#launch(slot);
     this.#started = new Promise<void>((resolve, reject) => {
       const check = () => {
@@ -665,8 +665,11 @@ class WorkerSupervisor implements Supervisor {
       uptimeMs,
       reason,
     });
-    // Jobs it never started go to another worker (or wait for one).
-    this.#queue.unshift(...slot.sent);
+    // Jobs it never started go to another worker (or wait for one), unless they were cancelled.
+    for (const job of slot.sent.filter((j) => j.cancelled)) {
+      job.reject(abortedJob('before a worker started it', job.signal?.reason));
+    }
+    this.#queue.unshift(...slot.sent.filter((j) => !j.cancelled));
     slot.sent = [];
     for (const runId of slot.runs) {
       const entry = this.#runs.get(runId);
