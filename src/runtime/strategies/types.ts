@@ -62,7 +62,11 @@ export interface CouncilContext {
    * Records a decision as a `decision` event and in the journal. On resume the recorded decision
    * is returned and `decide` is not called, so a resumed run takes the same path.
    */
-  decide<T extends JsonValue>(key: string, kind: DecisionKind, decide: () => Promise<Decision<T>>): Promise<T>;
+  decide<T extends JsonValue>(
+    key: string,
+    kind: DecisionKind,
+    decide: () => Promise<Decision<T>>,
+  ): Promise<T>;
 }
 
 /** What a council produced. */
