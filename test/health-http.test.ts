@@ -151,7 +151,10 @@ describe('the health app over a Harness', () => {
     expect(response.status).toBe(200);
     expect(await json(response)).toMatchObject({
       ready: true,
-      probes: [{ name: 'memory-pressure', status: 'up' }, { kind: 'journal', status: 'up' }],
+      probes: [
+        { name: 'memory-pressure', status: 'up' },
+        { kind: 'journal', status: 'up' },
+      ],
     });
   });
 
