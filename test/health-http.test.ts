@@ -172,6 +172,7 @@ describe('the health app over a Harness', () => {
       versions: { forgeHarness: version, node: process.versions.node },
       process: { pid: process.pid, eventLoopLagMs: { p99: expect.any(Number) } },
       scheduler: { running: 0, queued: { high: 0, normal: 0, low: 0 } },
+      scale: { currentWorkers: 1, desiredWorkers: 1, scaleUp: false },
       consistency: { ok: true },
     });
     expect(typeof body.checkedAt).toBe('string');

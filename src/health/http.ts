@@ -66,6 +66,8 @@ export interface HealthSource {
   /** Removes secrets from text (error details). */
   redact?(text: string): string;
   readonly memoryPressure?: MemoryPressure | undefined;
+  /** Whether more workers would help (queue, admission waits, slow models): `/health` shows its reading. */
+  readonly scale?: { read(): unknown } | undefined;
 }
 
 export interface HealthAppOptions {
@@ -309,6 +311,7 @@ export function createHealthApp(source: HealthSource, options: HealthAppOptions 
       ...(breakers ? { breakers } : {}),
       ...(source.scheduler ? { scheduler: source.scheduler.stats() } : {}),
       ...(source.memoryPressure ? { memoryPressure: source.memoryPressure.state() } : {}),
+      ...(source.scale ? { scale: source.scale.read() } : {}),
       consistency: { ok: consistent, checks },
       ...extra,
     };

@@ -28,6 +28,17 @@ export {
   type HealthReport,
   type ProbeResult,
 } from './monitor.ts';
+export {
+  compareVersions,
+  createPatchedRun,
+  describeSignature,
+  matchesSignature,
+  type PatchedRun,
+  type PatchingOptions,
+  type PatchSignature,
+  type SkillPatch,
+  withPatches,
+} from './patches.ts';
 export { createMemoryProbe, type Probe, type ProbeCheck, type ProbeStatus } from './probe.ts';
 export {
   createProcessProbe,
@@ -37,3 +48,18 @@ export {
   type ProcessProbeOptions,
   type ProcessStats,
 } from './process-probe.ts';
+export {
+  type ScaleReading,
+  type ScaleReason,
+  ScaleSignal,
+  type ScaleSignalOptions,
+  type ScaleSignalSource,
+} from './scale-signal.ts';
+export {
+  createSupervisor,
+  type RestartPolicy,
+  type Supervisor,
+  type SupervisorEvent,
+  type SupervisorOptions,
+} from './supervisor.ts';
+export { runWorker, type WorkerJob, type WorkerRunResult } from './worker.ts';

@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { watch as watchFs } from 'node:fs';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
+import { Gauge } from 'prom-client';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -17,6 +18,7 @@ import {
   MemoryPressure,
   type MemoryPressureOptions,
 } from '../health/index.ts';
+import { ScaleSignal } from '../health/scale-signal.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
 import { ModelRegistry, unknownModel } from '../models/registry.ts';
@@ -124,6 +126,8 @@ export class Harness {
   /** Tokens and USD per model attempt (failed and fallback attempts included), per run and sub-agent. */
   readonly ledger: CostLedger;
   readonly #telemetryHandle: Telemetry;
+  /** Whether more workers would help (latency spikes, queueing): for `/health`, metrics and autoscalers. */
+  readonly scale: ScaleSignal;
   #exporterStarted: Promise<void> | undefined;
   /** Probes every council memory (every 10 s once started); `health.check()` checks now. */
   readonly health = new HealthMonitor();
@@ -197,6 +201,16 @@ export class Harness {
     this.#telemetryHandle = installTelemetry(this);
     this.metrics = this.#telemetryHandle.metrics;
     this.ledger = this.#telemetryHandle.ledger;
+    this.scale = ScaleSignal.forHarness(this);
+    const scale = this.scale;
+    new Gauge({
+      name: 'forge_scale_desired_workers',
+      help: 'Workers the scale signal asks for (queue depth, admission waits, slow model calls)',
+      registers: [this.metrics.registry],
+      collect() {
+        this.set(scale.read().desiredWorkers);
+      },
+    });
   }
 
   /** The model registry runs start with (a reload replaces it; runs in flight keep theirs). */
@@ -605,6 +619,7 @@ export class Harness {
     this.health.stop();
     this.memoryPressure.stop();
     this.#telemetryHandle.close();
+    this.scale.close();
     if (this.#exporterStarted)
       await this.#exporterStarted.then(() => this.telemetry?.shutdown()).catch(() => {});
     // Closing the base memories is enough: an embedding wrapper closes what it wraps.
