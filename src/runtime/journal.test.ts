@@ -57,6 +57,29 @@ function setup(options: { busyTimeoutMs?: number; path?: string } = {}) {
   return { path, journal, other, seen, emit };
 }
 
+/** Runs an ES module `script` in a new node process with `JOURNAL` set to `path`. */
+async function runScript(script: string, path: string) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, JOURNAL: path },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  // Bounded: a child that never ends fails the test instead of hanging it.
+  const timer = setTimeout(() => child.kill('SIGTERM'), 15_000);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('exit', (c, sig) => resolve([c, sig])),
+  );
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
+}
+
 /** Polls `check` every 10 ms until it holds, failing after `ms`. */
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -161,15 +184,7 @@ describe('SqliteJournal event batching', () => {
       log.emit(['c'], { type: 'step-start', step: 5 });
       process.kill(process.pid, 'SIGKILL');
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, JOURNAL: path },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const signal = await new Promise((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    const { signal, stderr } = await runScript(script, path);
     expect(signal, stderr).toBe('SIGKILL');
     const journal = new SqliteJournal(path);
     open.push(journal);
@@ -233,6 +248,27 @@ describe('SqliteJournal checkpoints', () => {
     commits(journal, 'b', 10);
     expect(journal.stepCount('r1')).toBe(checkpointEvery + 10);
     expect(journal.checkpoints.done).toBe(0);
+  });
+
+  it('never keeps the process alive: a script that does not close its journal ends', async () => {
+    const script = `
+      import { SqliteJournal, checkpointEvery } from ${JSON.stringify(new URL('./journal.ts', import.meta.url).href)};
+      const journal = new SqliteJournal(process.env.JOURNAL);
+      journal.createRun({ runId: 'r1', council: 'c', input: 'hi', tenant: 'default', councilHash: 'h', options: {} });
+      for (let i = 0; i < checkpointEvery; i++) journal.recordStep('r1', { key: 'k' + i, kind: 'tool', output: 'x' });
+      while (journal.checkpoints.done === 0 && journal.checkpoints.background) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      process.stdout.write(JSON.stringify(journal.checkpoints));
+    `;
+    const path = join(dir, 'no-close.db');
+    const { code, signal, stdout, stderr } = await runScript(script, path);
+    expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
+    // The worker ran there (run as \`node --input-type=module\`, which eval'd workers inherit).
+    expect(JSON.parse(stdout)).toMatchObject({ background: true, done: 1 });
+    const journal = new SqliteJournal(path);
+    open.push(journal);
+    expect(journal.stepCount('r1')).toBe(checkpointEvery);
   });
 
   it('a :memory: journal has no WAL and no worker', () => {

@@ -123,14 +123,15 @@ export const checkpointEvery = 256;
 export const walHighWater = 16_384;
 
 /**
- * The checkpoint worker (CommonJS, run with `eval`, so it needs no file of its own in src/ or
- * dist/): its own connection to the journal, one PASSIVE checkpoint per `checkpoint` message (it
- * never blocks the writer), its result posted back; `close` closes the connection and ends it.
+ * The checkpoint worker, an ES module loaded from a `data:` URL (so it needs no file of its own in
+ * src/ or dist/, and does not depend on how the process treats eval'd code): its own connection
+ * to the journal, one PASSIVE checkpoint per `checkpoint` message (it never blocks the writer),
+ * its result posted back; `close` closes the connection and ends it.
  */
 const checkpointerSource = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { existsSync } = require('node:fs');
-const { DatabaseSync } = require('node:sqlite');
+import { parentPort, workerData } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 // Never create a file: a journal that is gone is the writer's business, not the checkpointer's.
 if (!existsSync(workerData.path)) throw new Error('the journal file ' + workerData.path + ' is gone');
 const db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs });
@@ -473,8 +474,7 @@ export class SqliteJournal implements RunJournal {
   #startCheckpointer(): Worker | undefined {
     let worker: Worker;
     try {
-      worker = new Worker(checkpointerSource, {
-        eval: true,
+      worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(checkpointerSource)}`), {
         // Absolute: the process may have changed its working directory since the journal opened.
         workerData: { path: this.#file, busyTimeoutMs: this.#busyTimeoutMs },
       });
@@ -482,8 +482,6 @@ export class SqliteJournal implements RunJournal {
       this.#checkpointInForeground();
       return undefined;
     }
-    // Never what keeps the process alive: what is committed is safe in the WAL without it.
-    worker.unref();
     worker.on('message', (result: { log?: number; checkpointed?: number; error?: string }) => {
       this.#checkpointing = false;
       if (result.error !== undefined) return; // e.g. busy: the next request tries again
@@ -497,6 +495,9 @@ export class SqliteJournal implements RunJournal {
     };
     worker.on('error', failed);
     worker.on('exit', failed);
+    // Never what keeps the process alive (what is committed is safe in the WAL without it). After
+    // the listeners: the first 'message' listener refs the worker's port again.
+    worker.unref();
     return worker;
   }
 
