@@ -53,6 +53,67 @@ export {
   type ProcessProbeOptions,
   type ProcessStats,
 } from './health/index.ts';
+export {
+  compareVersions,
+  createPatchedRun,
+  describeSignature,
+  matchesSignature,
+  type PatchedRun,
+  type PatchingOptions,
+  type PatchSignature,
+  type SkillPatch,
+  withPatches,
+} from './health/patches.ts';
+export {
+  type ArmStats,
+  addOutcome,
+  addScore,
+  bernoulliLlr,
+  bernoulliSprt,
+  bucket,
+  type CanaryArm,
+  CanaryController,
+  type CanaryControllerOptions,
+  type CanaryDecision,
+  type CanaryGoal,
+  type CanaryMetadata,
+  type CanaryModelOptions,
+  type CanaryOutcome,
+  type CanaryRegistry,
+  type CanaryRoute,
+  type CanarySkill,
+  type CanarySkillOptions,
+  type CanaryStartOptions,
+  type CanaryState,
+  type CanaryStatus,
+  type CanaryTestOptions,
+  type CanaryVerdict,
+  canaryFromRegistry,
+  canarySkill,
+  canarySubject,
+  compareArms,
+  compareDifference,
+  confidenceRadius,
+  countsAsFailure,
+  createCanaryModel,
+  type DifferenceEstimate,
+  type DifferenceResult,
+  defaultCanaryController,
+  defaultCanaryTest,
+  defaultCanaryUrl,
+  defaultSequentialTest,
+  emptyArmStats,
+  gaussianLlr,
+  gaussianSprt,
+  type MomentStats,
+  resolveCanaryTest,
+  resolveSequentialOptions,
+  type SequentialDecision,
+  type SequentialResult,
+  type SequentialTestOptions,
+  seededRandom,
+  sprtBounds,
+} from './learning/index.ts';
 export type { MemoryMessage, MemoryNamespace, MemoryStore, RecallHit } from './memory/index.ts';
 export { knownMemorySchemes, Memory, openMemoryStore, registerMemoryScheme } from './memory/index.ts';
 export { type ProviderContext, type ProviderType, registerProviderType } from './models/providers.ts';
@@ -60,6 +121,7 @@ export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
 export { createSimulatedEmbeddingModel, simulatedEmbedding } from './models/simulated-embeddings.ts';
 export type {
+  CanarySpec,
   EnsembleSpec,
   EnsembleVote,
   ModelCapability,
@@ -84,7 +146,7 @@ export {
   type RouterSettings,
   type VoteSettings,
 } from './runtime/council.ts';
-export type { EventError, RunEvent, RunEventType, Usage } from './runtime/events.ts';
+export type { EventError, RunEvent, RunEventType, SkillEventBody, Usage } from './runtime/events.ts';
 export { type DependencyGraph, findCycle, formatCycle, sinks, topologicalLevels } from './runtime/graph.ts';
 export {
   councilHash,

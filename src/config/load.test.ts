@@ -423,10 +423,10 @@ describe('parseConfig: schema errors', () => {
   it('lists enum values with a did-you-mean', () => {
     const error = failure(withLine(17, '    type: gogle'));
     expect(error.message).toBe(
-      'expected one of "openai", "anthropic", "google", "openai-compatible", "local", "simulated", "ensemble", found "gogle"',
+      'expected one of "openai", "anthropic", "google", "openai-compatible", "local", "simulated", "ensemble", "canary", found "gogle"',
     );
     expect(error.hint).toBe(
-      'did you mean "google"? allowed: "openai", "anthropic", "google", "openai-compatible", "local", "simulated", "ensemble"',
+      'did you mean "google"? allowed: "openai", "anthropic", "google", "openai-compatible", "local", "simulated", "ensemble", "canary"',
     );
     expect(error.location).toEqual({ file: 'councils.yaml', path: 'models[2].type', line: 17, column: 11 });
     const capability = failure(withLine(7, '    capabilities: [tools, vision, json, streaming, audio]'));
@@ -449,7 +449,7 @@ describe('parseConfig: schema errors', () => {
     });
     const noType = failure(withLine(17, ''));
     expect(noType.message).toBe(
-      'missing required key "type" (one of "openai", "anthropic", "google", "openai-compatible", "local", "simulated", "ensemble")',
+      'missing required key "type" (one of "openai", "anthropic", "google", "openai-compatible", "local", "simulated", "ensemble", "canary")',
     );
     expect(noType.location).toMatchObject({ path: 'models[2].type', line: 16, column: 5 });
   });

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { type Document, isScalar, LineCounter, parseDocument, type YAMLParseError } from 'yaml';
 import { HarnessError, type HarnessErrorCode, type SourceLocation } from '../errors.ts';
 import { ensembleIssues, findEnsembleCycle } from '../gateway/ensemble.ts';
-import type { EnsembleSpec, ModelEntry } from '../models/types.ts';
+import type { CanarySpec, EnsembleSpec, ModelEntry } from '../models/types.ts';
 import type { SchedulerOptions } from '../runtime/scheduler/types.ts';
 import type { AgentSpec, CouncilSpec, TelemetrySpec } from '../runtime/spec.ts';
 import { checkStrategy } from '../runtime/strategy-check.ts';
@@ -312,6 +312,7 @@ function crossCheck(
   // Without `models:` the ids may come from another file; the registry checks them at run time.
   const modelIds = file.models === undefined ? undefined : models.map((model) => model.id);
   issues.push(...ensembleChecks(models));
+  issues.push(...canaryChecks(models));
   councils.forEach((council, c) => {
     if (
       modelIds !== undefined &&
@@ -488,6 +489,100 @@ function compact<T extends Record<string, unknown>>(
   return out as never;
 }
 
+/**
+ * `type: canary` models: stable and candidate are other model ids of the file, two different
+ * ones, and no canary reaches itself through other canaries (the registry also refuses a cycle
+ * through an ensemble when it builds the model).
+ */
+function canaryChecks(models: readonly ModelEntryYaml[]): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const ids = models.map((model) => model.id);
+  const links = new Map<string, string[]>();
+  for (const model of models) {
+    if (model.canary !== undefined) links.set(model.id, [model.canary.stable, model.canary.candidate]);
+  }
+  models.forEach((model, m) => {
+    const canary = model.canary;
+    if (canary === undefined) return;
+    const base = ['models', m, 'canary'];
+    for (const key of ['stable', 'candidate'] as const) {
+      const id = canary[key];
+      if (id === model.id) {
+        issues.push({
+          code: 'config_invalid',
+          path: [...base, key],
+          message: `canary "${model.id}" names itself as its ${key} model`,
+          hint: 'the stable and candidate of a canary are two other models of models:',
+          details: { model: model.id },
+        });
+      } else if (!ids.includes(id)) {
+        issues.push(unknownName('unknown_model', id, ids, [...base, key]));
+      }
+    }
+    if (canary.stable === canary.candidate) {
+      issues.push({
+        code: 'config_invalid',
+        path: [...base, 'candidate'],
+        message: `canary "${model.id}" has "${canary.stable}" as both its stable and its candidate model`,
+        hint: 'a canary compares two different models: name the new one as candidate',
+        details: { model: model.id },
+      });
+    }
+    const cycle = findCanaryCycle(model.id, links);
+    if (cycle !== undefined) {
+      const next = cycle[1] as string;
+      issues.push({
+        code: 'config_invalid',
+        path: [...base, canary.stable === next ? 'stable' : 'candidate'],
+        message: `canary "${model.id}" contains itself: ${cycle.join(' → ')}`,
+        hint: 'a canary cannot be its own stable or candidate model, directly or through another canary',
+        details: { model: model.id, cycle },
+      });
+    }
+  });
+  return issues;
+}
+
+/** A path of canary links from `start` back to it (longer than one step), or undefined. */
+function findCanaryCycle(start: string, links: ReadonlyMap<string, string[]>): string[] | undefined {
+  const seen = new Set<string>();
+  const walk = (id: string, path: string[]): string[] | undefined => {
+    for (const next of links.get(id) ?? []) {
+      // A canary naming itself is reported on its own.
+      if (next === start && path.length > 1) return [...path, next];
+      if (next === start || seen.has(next)) continue;
+      seen.add(next);
+      const found = walk(next, [...path, next]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return walk(start, [start]);
+}
+
+/** `canary:` in camelCase; a relative `state` file starts at the config file's folder, as `journal:` does. */
+function toCanarySpec(
+  canary: NonNullable<ModelEntryYaml['canary']>,
+  baseDir: string | undefined,
+): CanarySpec {
+  const test = compact({
+    alpha: canary.alpha,
+    beta: canary.beta,
+    minSamples: canary.min_samples,
+    maxSamples: canary.max_samples,
+    errorMargin: canary.error_margin,
+    latencyMargin: canary.latency_margin,
+    scoreMargin: canary.score_margin,
+  });
+  return compact({
+    stable: canary.stable,
+    candidate: canary.candidate,
+    share: canary.share,
+    state: canary.state === undefined ? undefined : (toJournalUrl(canary.state, baseDir) as string),
+    test: Object.keys(test).length === 0 ? undefined : test,
+  });
+}
+
 function toEnsembleSpec(ensemble: NonNullable<ModelEntryYaml['ensemble']>): EnsembleSpec {
   return compact({
     members: [...ensemble.members],
@@ -501,7 +596,7 @@ function toEnsembleSpec(ensemble: NonNullable<ModelEntryYaml['ensemble']>): Ense
   });
 }
 
-function toModelEntry(model: ModelEntryYaml): ModelEntry {
+function toModelEntry(model: ModelEntryYaml, baseDir?: string): ModelEntry {
   return compact({
     id: model.id,
     type: model.type,
@@ -529,6 +624,7 @@ function toModelEntry(model: ModelEntryYaml): ModelEntry {
             maxConcurrency: model.rate_limits.max_concurrency,
           }),
     ensemble: model.ensemble === undefined ? undefined : toEnsembleSpec(model.ensemble),
+    canary: model.canary === undefined ? undefined : toCanarySpec(model.canary, baseDir),
   });
 }
 
@@ -758,13 +854,14 @@ function toJournalUrl(journal: string | false, baseDir: string | undefined): str
 
 /**
  * Maps a validated config file (snake_case) to the camelCase shapes of the runtime. Relative
- * `skills:` paths and the `journal:` path are resolved against `baseDir` when it is given.
+ * `skills:` paths, the `journal:` path and canary `state:` paths are resolved against `baseDir`
+ * when it is given.
  */
 export function toHarnessConfig(file: ConfigFileYaml, baseDir?: string): HarnessConfig {
   return compact({
     scheduler: file.scheduler === undefined ? undefined : toSchedulerOptions(file.scheduler),
     skills: file.skills?.map((entry) => toSkillConfig(entry, baseDir)),
-    models: (file.models ?? []).map(toModelEntry),
+    models: (file.models ?? []).map((model) => toModelEntry(model, baseDir)),
     councils: (file.councils ?? []).map(toCouncilSpec),
     journal: file.journal === undefined ? undefined : toJournalUrl(file.journal, baseDir),
     telemetry:

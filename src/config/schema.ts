@@ -84,6 +84,82 @@ export const ensembleSchema = z.strictObject({
     .describe('vote semantic: cosine similarity from which two answers agree (default 0.9).'),
 });
 
+/** `canary:` of a `type: canary` model: the two models and the test (docs/self-healing.md#model-canaries). */
+export const canarySchema = z
+  .strictObject({
+    stable: z.string().min(1).describe('The model id in service.'),
+    candidate: z.string().min(1).describe('The model id on trial.'),
+    share: z
+      .number()
+      .gt(0)
+      .max(1)
+      .optional()
+      .describe('Share of calls the candidate gets while the canary runs, (0, 1] (default 0.1).'),
+    state: z
+      .string()
+      .refine((url) => /^sqlite:\/\/./.test(url), 'state must be "sqlite://path"')
+      .meta({ pattern: '^sqlite://.' })
+      .optional()
+      .describe(
+        'Where promotions and rollbacks are kept: "sqlite://path" (relative to this file; default $FORGE_CANARY_URL, else sqlite://.forge/canary.db).',
+      ),
+    alpha: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .optional()
+      .describe('Chance of rolling back a candidate that is not worse (default 0.05).'),
+    beta: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .optional()
+      .describe('Chance of promoting a candidate worse by a margin or more (default 0.1).'),
+    min_samples: z
+      .int()
+      .positive()
+      .optional()
+      .describe('Calls each model needs before a decision (default 20).'),
+    max_samples: z
+      .int()
+      .positive()
+      .optional()
+      .describe('Candidate calls after which the canary is decided on the estimates (default 10000).'),
+    error_margin: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .optional()
+      .describe('Rise in error rate the candidate must stay below to be promoted, absolute (default 0.05).'),
+    latency_margin: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Slow-down the candidate must stay below to be promoted, relative (default 0.25 = 25%).'),
+    score_margin: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .optional()
+      .describe('Drop in mean score the candidate must stay below to be promoted, on 0..1 (default 0.1).'),
+  })
+  .superRefine((canary, ctx) => {
+    if (canary.alpha !== undefined && canary.beta !== undefined && canary.alpha + canary.beta >= 1) {
+      ctx.addIssue({ code: 'custom', path: ['beta'], message: 'alpha + beta must be below 1' });
+    }
+    if (
+      canary.min_samples !== undefined &&
+      canary.max_samples !== undefined &&
+      canary.max_samples < canary.min_samples
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_samples'],
+        message: 'max_samples must be at least min_samples',
+      });
+    }
+  });
+
 /** Keys that configure a provider, meaningless on an ensemble (its members have their own). */
 const providerKeys = ['model', 'api', 'api_key', 'endpoint', 'headers', 'dimensions'] as const;
 
@@ -91,8 +167,10 @@ export const modelEntrySchema = z
   .strictObject({
     id: z.string().min(1).describe('The id councils use to name this model.'),
     type: z
-      .enum([...modelTypeSchema.options, 'ensemble'])
-      .describe('Which provider speaks to it, or ensemble: several models that vote.'),
+      .enum([...modelTypeSchema.options, 'ensemble', 'canary'])
+      .describe(
+        'Which provider speaks to it; or ensemble: several models that vote; or canary: a stable and a candidate model that share its calls.',
+      ),
     model: z.string().min(1).optional().describe("The provider's own model name; defaults to id."),
     api: z
       .enum(['chat', 'responses'])
@@ -128,6 +206,9 @@ export const modelEntrySchema = z
     ensemble: ensembleSchema
       .optional()
       .describe('type ensemble only (required there): the member models and how they vote.'),
+    canary: canarySchema
+      .optional()
+      .describe('type canary only (required there): the stable and candidate models, the share, the test.'),
   })
   .superRefine((entry, ctx) => {
     if (entry.type === 'local' && entry.path === undefined && entry.endpoint === undefined) {
@@ -168,6 +249,27 @@ export const modelEntrySchema = z
         path: ['ensemble'],
         message: '`ensemble` is only valid for type ensemble',
       });
+    }
+    if (entry.type === 'canary' && entry.canary === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary'],
+        message: 'a canary model needs `canary: { stable: <model id>, candidate: <model id> }`',
+      });
+    }
+    if (entry.canary !== undefined && entry.type !== 'canary') {
+      ctx.addIssue({ code: 'custom', path: ['canary'], message: '`canary` is only valid for type canary' });
+    }
+    if (entry.type === 'canary') {
+      for (const key of providerKeys) {
+        if (entry[key] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `\`${key}\` is not valid for type canary (set it on the stable and candidate models)`,
+          });
+        }
+      }
     }
     if (entry.type === 'ensemble') {
       for (const key of providerKeys) {
@@ -229,7 +331,9 @@ export const agentSchema = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .describe('The stronger model id a recursion fallback Escalate hands the step to (default: the first fallback).'),
+    .describe(
+      'The stronger model id a recursion fallback Escalate hands the step to (default: the first fallback).',
+    ),
 });
 
 /** `limits:` of a council: shared by a run and all its sub-agents; reaching one ends the run with limit_exceeded. */
@@ -528,6 +632,7 @@ export const configFileSchema = z.strictObject({
 
 export type ModelEntryYaml = z.infer<typeof modelEntrySchema>;
 export type EnsembleYaml = z.infer<typeof ensembleSchema>;
+export type CanaryYaml = z.infer<typeof canarySchema>;
 export type AgentYaml = z.infer<typeof agentSchema>;
 export type CouncilYaml = z.infer<typeof councilSchema>;
 export type ConfigFileYaml = z.infer<typeof configFileSchema>;

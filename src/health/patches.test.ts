@@ -14,7 +14,13 @@ import type { RunEvent } from '../runtime/events.ts';
 import { Harness } from '../runtime/harness.ts';
 import { Skill, type SkillContext } from '../runtime/skill.ts';
 import { ScriptedModel, type ScriptStep } from '../testing/scripted-model.ts';
-import { compareVersions, describeSignature, matches, type SkillPatch, withPatches } from './patches.ts';
+import {
+  compareVersions,
+  describeSignature,
+  matchesSignature,
+  type SkillPatch,
+  withPatches,
+} from './patches.ts';
 
 let scripted = new ScriptedModel({ steps: [{ text: 'unused' }] });
 registerProviderType('scripted-patches', { create: () => scripted });
@@ -281,13 +287,16 @@ describe('withPatches', () => {
 describe('signatures and versions', () => {
   const error = new HarnessError('skill_failed', 'invalid order id "AB-1"');
   it('match on code and message (RegExp or substring); a global RegExp does not keep state', () => {
-    expect(matches({ code: 'skill_failed' }, error)).toBe(true);
-    expect(matches({ code: 'mcp_error' }, error)).toBe(false);
-    expect(matches({ message: 'order id' }, error)).toBe(true);
-    expect(matches({ code: 'skill_failed', message: /^invalid/ }, error)).toBe(true);
-    expect(matches({ code: 'skill_failed', message: /^valid/ }, error)).toBe(false);
+    expect(matchesSignature({ code: 'skill_failed' }, error)).toBe(true);
+    expect(matchesSignature({ code: 'mcp_error' }, error)).toBe(false);
+    expect(matchesSignature({ message: 'order id' }, error)).toBe(true);
+    expect(matchesSignature({ code: 'skill_failed', message: /^invalid/ }, error)).toBe(true);
+    expect(matchesSignature({ code: 'skill_failed', message: /^valid/ }, error)).toBe(false);
     const global = /order/g;
-    expect([matches({ message: global }, error), matches({ message: global }, error)]).toEqual([true, true]);
+    expect([
+      matchesSignature({ message: global }, error),
+      matchesSignature({ message: global }, error),
+    ]).toEqual([true, true]);
     expect(describeSignature({ code: 'skill_failed', message: /x/i })).toBe('skill_failed /x/i');
   });
 

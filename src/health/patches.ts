@@ -121,7 +121,7 @@ export function createPatchedRun(
   /** The patch to try for `error` when `current` runs: the newest matching one above it, never rolled back. */
   const patchFor = (error: HarnessError, current: string): SkillPatch<never, unknown> | undefined => {
     const candidates = patches.filter(
-      (patch) => compareVersions(patch.version, current) > 0 && matches(patch.fixes, error),
+      (patch) => compareVersions(patch.version, current) > 0 && matchesSignature(patch.fixes, error),
     );
     if (candidates.length === 0) return undefined;
     const rejected = new Set(
@@ -248,7 +248,7 @@ async function check(
 }
 
 /** True when `error` has the signature: its code (when given) and its message (when given). */
-export function matches(signature: PatchSignature, error: HarnessError): boolean {
+export function matchesSignature(signature: PatchSignature, error: HarnessError): boolean {
   if (signature.code !== undefined && signature.code !== error.code) return false;
   const pattern = signature.message;
   if (pattern === undefined) return true;
