@@ -252,6 +252,29 @@ describe('withPatches', () => {
     });
   });
 
+  it('concurrent failures put the patch on trial once; each counts against the failing version', async () => {
+    const controller = new CanaryController({ random: seededRandom(2) });
+    const base = new Skill({
+      name: 'slow',
+      description: 'fails after a while',
+      run: async (): Promise<number> => {
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new HarnessError('skill_failed', 'bad input');
+      },
+    });
+    const patched = withPatches(base, [{ version: '1.0.1', fixes: { message: 'bad input' }, run: () => 1 }], {
+      controller,
+      test: { minSamples: 50 },
+    });
+    const events: unknown[] = [];
+    const results = await Promise.allSettled(
+      [1, 2, 3].map(() => Promise.resolve(patched.run({} as never, context(events)))),
+    );
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(events.filter((e) => (e as { type: string }).type === 'patch-applied')).toHaveLength(1);
+    expect(controller.state('patch:slow')?.stats.stable).toMatchObject({ calls: 3, errors: 3 });
+  });
+
   it('refuses patches that are not newer, repeat a version, or name no failure', () => {
     const base = new Skill({ name: 's', description: 'd', version: '1.2.0', run: () => 1 });
     const at = (patches: SkillPatch[]) => {

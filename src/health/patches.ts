@@ -164,34 +164,45 @@ export function createPatchedRun(
     try {
       return await implementation(current).run(input, context);
     } catch (error) {
-      if (!countsAsFailure(error, context.signal)) throw error;
-      const failure = toHarnessError(error, 'skill_failed');
-      try {
-        const patch = patchFor(failure, current);
-        if (patch) {
-          canaries().start(subject, {
-            stable: current,
-            candidate: patch.version,
-            share,
-            goal: 'fewer-errors',
-            ...(options.test === undefined ? {} : { test: options.test }),
-          });
-          // The failure that triggered the patch is the first evidence against the current version.
-          decided(context, canaries().record(subject, current, { ok: false }));
-          context.emit?.({
-            type: 'patch-applied',
-            skill,
-            version: patch.version,
-            signature: describeSignature(patch.fixes),
-          });
+      if (countsAsFailure(error, context.signal)) {
+        try {
+          onFailure(toHarnessError(error, 'skill_failed'), current, context);
+        } catch {
+          // The state file is failing (peek reports it to the controller's onError listeners at
+          // the next call): the patch cannot go on trial now. The skill's own failure is what the
+          // caller gets, and the next matching failure tries again.
         }
-      } catch {
-        // The state file is failing (peek reports it to the controller's onError listeners at the
-        // next call): the patch cannot go on trial now. The skill's own failure is what the caller
-        // gets, and the next matching failure tries again.
       }
       throw error;
     }
+  };
+
+  /** A failure of `current` outside a trial: counts in a trial a concurrent call started, or starts one. */
+  const onFailure = (failure: HarnessError, current: string, context: SkillContext) => {
+    // A call that began before a concurrent failure put a patch on trial ran the version the
+    // trial compares against: it counts there, and the patch is not applied twice.
+    const now = canaries().peek(subject);
+    if (now?.status === 'running' && now.stable === current && byVersion.has(now.candidate)) {
+      decided(context, canaries().record(subject, current, { ok: false }));
+      return;
+    }
+    const patch = patchFor(failure, current);
+    if (!patch) return;
+    canaries().start(subject, {
+      stable: current,
+      candidate: patch.version,
+      share,
+      goal: 'fewer-errors',
+      ...(options.test === undefined ? {} : { test: options.test }),
+    });
+    // The failure that triggered the patch is the first evidence against the current version.
+    decided(context, canaries().record(subject, current, { ok: false }));
+    context.emit?.({
+      type: 'patch-applied',
+      skill,
+      version: patch.version,
+      signature: describeSignature(patch.fixes),
+    });
   };
 
   return {

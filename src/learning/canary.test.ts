@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { generateText, jsonSchema, streamText } from 'ai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HarnessError } from '../errors.ts';
+import { ModelRegistry } from '../models/registry.ts';
 import type { SkillContext } from '../runtime/skill.ts';
 import { ScriptedModel, type ScriptStep } from '../testing/scripted-model.ts';
 import { bucket, CanaryController, type CanaryDecision, seededRandom } from './canary.ts';
@@ -270,6 +271,33 @@ describe('createCanaryModel', () => {
     abort.abort();
     await expect(call).rejects.toThrow();
     expect(controller.state('model:chat')?.stats.candidate.calls).toBe(0);
+  });
+});
+
+describe('canaries in the registry', () => {
+  it('a canary that contains itself through an ensemble is config_invalid', () => {
+    const registry = new ModelRegistry([
+      { id: 'a', type: 'simulated' },
+      { id: 'e', type: 'ensemble', ensemble: { members: ['a', 'c'] } },
+      { id: 'c', type: 'canary', canary: { stable: 'e', candidate: 'a', state: ':memory:' } },
+    ]);
+    expect(thrown(() => registry.resolve('c'))).toMatchObject({
+      code: 'config_invalid',
+      message: 'canary "c" contains itself through its models',
+    });
+    expect(thrown(() => registry.canaryController('a'))).toMatchObject({ code: 'config_invalid' });
+  });
+
+  it('names a missing model with a did-you-mean, and a canary cannot make embeddings', () => {
+    const registry = new ModelRegistry([
+      { id: 'alpha', type: 'simulated' },
+      { id: 'c', type: 'canary', canary: { stable: 'alpha', candidate: 'alpah2', state: ':memory:' } },
+    ]);
+    expect(thrown(() => registry.resolve('c'))).toMatchObject({
+      code: 'unknown_model',
+      location: { path: 'ModelEntry(c).canary.candidate' },
+    });
+    expect(thrown(() => registry.resolveEmbedding('c')).code).toBe('unknown_model');
   });
 });
 
