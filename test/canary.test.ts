@@ -168,6 +168,47 @@ describe('model canary (type: canary)', () => {
   });
 });
 
+describe('model canary and hot reload', () => {
+  const yaml = (state: string, candidate: string, fallback = '') => `models:
+  - { id: a, type: simulated }
+  - { id: b, type: simulated }
+  - { id: c, type: simulated }
+  - { id: keyed, type: openai, api_key: env:FORGE_CANARY_TEST_MISSING_KEY }
+  - id: chat
+    type: canary
+    canary: { stable: a, candidate: ${candidate}, share: 0.5, state: "sqlite://${state}" }
+councils:
+  - name: Chat
+    agents: [{ name: Bot, model: chat${fallback} }]
+journal: false
+`;
+
+  it('a refused reload changes no canary; an accepted one with a new pair starts it at its first call', async () => {
+    const state = join(dir, 'reload.db');
+    const harness = Harness.fromYaml(yaml(state, 'b'), { memory: 'memory://', env: {} });
+    for (let i = 0; i < 4; i++) expect((await harness.run('Chat', `hi ${i}`)).status).toBe('succeeded');
+    const controller = harness.registry.canaryController('chat');
+    const before = controller.state('model:chat');
+    expect(before).toMatchObject({ stable: 'a', candidate: 'b', status: 'running' });
+    expect((before?.stats.stable.calls ?? 0) + (before?.stats.candidate.calls ?? 0)).toBe(4);
+
+    // The staged registry builds the new canary, then fails on the fallback's key: refused.
+    const refused = await harness.reload({ yaml: yaml(state, 'c', ', fallback: [keyed]') }).catch((e) => e);
+    expect(refused).toMatchObject({ code: 'missing_credential' });
+    expect(controller.state('model:chat')).toEqual(before);
+
+    await harness.reload({ yaml: yaml(state, 'c') });
+    expect(controller.state('model:chat')?.candidate).toBe('b');
+    expect((await harness.run('Chat', 'after the reload')).status).toBe('succeeded');
+    expect(harness.registry.canaryController('chat').state('model:chat')).toMatchObject({
+      stable: 'a',
+      candidate: 'c',
+      status: 'running',
+    });
+    await harness.stop();
+  });
+});
+
 describe('skill canary (canarySkill)', () => {
   type Order = { id: string; status: string };
   const input = z.object({ id: z.string() });

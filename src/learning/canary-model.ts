@@ -66,12 +66,29 @@ export function canarySubject(id: string): string {
 export function createCanaryModel(options: CanaryModelOptions): LanguageModelV4 {
   const { id, controller, resolve } = options;
   const subject = canarySubject(id);
-  controller.start(subject, {
+  const spec = {
     stable: options.stable,
     candidate: options.candidate,
     ...(options.share === undefined ? {} : { share: options.share }),
     ...(options.test === undefined ? {} : { test: options.test }),
-  });
+  };
+  // The options are checked now; the state file is written at the first call, so building the
+  // model (as a reload does to validate a config it may still refuse) changes no canary.
+  controller.check(subject, spec);
+  let joined = false;
+  /** Where a call goes: only ever one of this canary's two models. */
+  const pick = (): CanaryRoute => {
+    if (!joined) {
+      controller.start(subject, spec);
+      joined = true;
+    }
+    const chosen = controller.route(subject);
+    // The file may hold a newer pair (a reload started another canary): calls of this model stay
+    // on its own stable model, and are not counted for the other pair.
+    return chosen.version === options.stable || chosen.version === options.candidate
+      ? chosen
+      : { arm: 'stable', version: options.stable, status: chosen.status };
+  };
   const costOf = options.costOf ?? (() => 0);
 
   const metadata = (
@@ -106,7 +123,7 @@ export function createCanaryModel(options: CanaryModelOptions): LanguageModelV4 
       return resolve(options.stable).supportedUrls;
     },
     async doGenerate(call: LanguageModelV4CallOptions): Promise<LanguageModelV4GenerateResult> {
-      const route = controller.route(subject);
+      const route = pick();
       const started = Date.now();
       let result: LanguageModelV4GenerateResult;
       try {
@@ -119,7 +136,7 @@ export function createCanaryModel(options: CanaryModelOptions): LanguageModelV4 
       return { ...result, providerMetadata: metadata(route, result.usage, result.providerMetadata) };
     },
     async doStream(call: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> {
-      const route = controller.route(subject);
+      const route = pick();
       const started = Date.now();
       let result: LanguageModelV4StreamResult;
       try {

@@ -231,13 +231,14 @@ export class CanaryController {
   }
 
   /**
-   * Starts the canary of `subject`, or joins it: when the state file already has this subject
-   * with the same stable and candidate versions, its status and counts are kept (a restart goes
-   * on where it stopped, a promotion or rollback stays); the share and goal given now apply. A
-   * different pair of versions starts a new canary (the old one's decision stays in
-   * {@link decisions}).
+   * Checks what {@link start} would be given, without touching the state file: `config_invalid`
+   * naming the option (`CanaryController.start("model:chat").share`). Returns the share, the
+   * goal and the test options `start` would use.
    */
-  start(subject: string, options: CanaryStartOptions): CanaryState {
+  check(
+    subject: string,
+    options: CanaryStartOptions,
+  ): { share: number; goal: CanaryGoal; test: CanaryTestOptions } {
     const where = `CanaryController.start(${JSON.stringify(subject)})`;
     if (typeof subject !== 'string' || subject === '')
       throw invalid(where, 'subject must be a non-empty string');
@@ -259,7 +260,18 @@ export class CanaryController {
       ...definedOnly(options.test ?? {}),
       ...(options.goal ? { goal: options.goal } : {}),
     };
-    const goal = resolveCanaryTest(test, `${where}.test`).goal;
+    return { share, goal: resolveCanaryTest(test, `${where}.test`).goal, test };
+  }
+
+  /**
+   * Starts the canary of `subject`, or joins it: when the state file already has this subject
+   * with the same stable and candidate versions, its status and counts are kept (a restart goes
+   * on where it stopped, a promotion or rollback stays); the share and goal given now apply. A
+   * different pair of versions starts a new canary (the old one's decision stays in
+   * {@link decisions}).
+   */
+  start(subject: string, options: CanaryStartOptions): CanaryState {
+    const { share, goal, test } = this.check(subject, options);
     this.#tests.set(subject, test);
     const now = this.#now();
     return this.#tx(`start the canary "${subject}"`, () => {
