@@ -11,9 +11,9 @@
  * - Events are batched: `appendEvent` buffers, and the buffer is written in one transaction at
  *   the end of the event-loop turn (`setImmediate`), or earlier with the next synchronous write
  *   (`createRun`, `claimRun`, `recordStep`, `finishRun`) in that write's transaction, or when
- *   {@link maxPendingEvents} are waiting. A commit costs far more than a row (a WAL append and
- *   file locks per commit), and a run emits several events per step, so one commit per turn
- *   instead of one per event is most of the journal's cost (bench/RESULTS.md, `journal`).
+ *   {@link maxPendingEvents} are waiting. A commit costs about as much again as the row it
+ *   writes (file locks, and a WAL append of every page it touched), and a run emits two or three
+ *   events per step: a two-agent run commits 7 times instead of 23 (bench/RESULTS.md, `journal`).
  *   Nothing is lost at `finishRun` (a run's end is committed with every event before it), at
  *   `close()`, or by a reader in this process (`events()` writes the buffer first); a crash
  *   (SIGKILL) loses at most the events of the turn it interrupted, never a step or a run's end.
@@ -219,6 +219,8 @@ interface Statements {
   putStep: StatementSync;
   putEvent: StatementSync;
   events: StatementSync;
+  begin: StatementSync;
+  commit: StatementSync;
 }
 
 /** Options of {@link SqliteJournal}. */
@@ -297,6 +299,9 @@ export class SqliteJournal implements RunJournal {
       ),
       putEvent: db.prepare('INSERT OR REPLACE INTO events (run_id, attempt, seq, body) VALUES (?, ?, ?, ?)'),
       events: db.prepare('SELECT attempt, body FROM events WHERE run_id = ? ORDER BY attempt, seq'),
+      // Prepared once: a batch's transaction is parsed once per journal, not once per write.
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
     };
   }
 
@@ -533,12 +538,12 @@ export class SqliteJournal implements RunJournal {
         }
         return;
       }
-      this.#db.exec('BEGIN IMMEDIATE');
+      this.#s.begin.run();
       try {
         const put = this.#s.putEvent;
         for (const e of pending) put.run(e.runId, e.attempt, e.seq, e.body);
         write?.();
-        this.#db.exec('COMMIT');
+        this.#s.commit.run();
       } catch (error) {
         if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
         throw error;
