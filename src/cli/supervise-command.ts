@@ -87,10 +87,21 @@ more jobs, lets its runs finish, and exits 0.
     const stop = new AbortController();
     const { stopped, dispose } = untilStopped(signal);
     void stopped.then(() => stop.abort());
+    // SIGHUP (kill -HUP, or forge supervise passing it on) hot-swaps the config: validated first,
+    // a bad one is refused and the old one keeps serving; runs in flight keep their models.
+    const offHup = harness.reloadOnSignal(resolve(io.cwd, file), {
+      onReload: (outcome) =>
+        io.stderr(
+          HarnessError.isInstance(outcome)
+            ? `forge worker: config reload refused, the old one keeps serving: ${outcome.format()}\n`
+            : `forge worker: config reloaded (councils: ${outcome.councils.join(', ')})\n`,
+        ),
+    });
     try {
       await runWorker(harness, { input: process.stdin, write: io.stdout, signal: stop.signal });
       return exitCodes.ok;
     } finally {
+      offHup();
       dispose();
       await harness.stop();
       // Nothing more is read: stdin must not keep the process alive.
@@ -302,6 +313,7 @@ Runs until Ctrl-C or SIGTERM (workers finish their runs, SIGKILL after --grace-m
     });
     const inputEnded = new Promise<void>((done) => lines.once('close', () => done()));
 
+    let stopHup = () => {};
     try {
       const untilDone = values['until-done']
         ? inputEnded.then(async () => {
@@ -310,6 +322,13 @@ Runs until Ctrl-C or SIGTERM (workers finish their runs, SIGKILL after --grace-m
             return codes.find((c) => c !== exitCodes.ok) ?? exitCodes.ok;
           })
         : new Promise<number>(() => {});
+      // SIGHUP: every worker reloads the config (a bad one is refused and the old one serves).
+      const onHup = () => {
+        for (const worker of supervisor.workers()) if (worker.pid) process.kill(worker.pid, 'SIGHUP');
+        if (!json) say('SIGHUP: workers reload the config');
+      };
+      process.on('SIGHUP', onHup);
+      stopHup = () => process.off('SIGHUP', onHup);
       const started = supervisor.start();
       const code = await Promise.race([
         untilDone,
@@ -321,6 +340,7 @@ Runs until Ctrl-C or SIGTERM (workers finish their runs, SIGKILL after --grace-m
       if (!json) say('stopped');
       return code;
     } finally {
+      stopHup();
       dispose();
       lines.close();
       process.stdin.destroy();
