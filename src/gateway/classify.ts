@@ -17,6 +17,10 @@ export type FailureKind =
   | 'not_found'
   | 'context_too_long'
   | 'content_filtered'
+  /** A stream failed after it had sent output; never replayed (the failure's own kind is `details.cause`). */
+  | 'stream_interrupted'
+  /** No attempt was made: the model's (or its provider's, or keys') circuit breaker is open. */
+  | 'breaker_open'
   | 'aborted'
   | 'unknown';
 
@@ -36,6 +40,23 @@ const retryableKinds: ReadonlySet<FailureKind> = new Set([
   'timeout',
   'network',
 ]);
+
+const breakerKinds: ReadonlySet<string> = new Set([
+  'rate_limit',
+  'overloaded',
+  'server',
+  'timeout',
+  'network',
+]);
+
+/**
+ * Whether a failure of this kind says the provider is sick, so it counts for circuit breakers:
+ * rate limits, overload, 5xx, timeouts and network failures. A refused request (400, 401, 403,
+ * 404, 422, context too long, content filtered) says the provider is up; an abort says nothing.
+ */
+export function isBreakerFailure(kind: unknown): boolean {
+  return typeof kind === 'string' && breakerKinds.has(kind);
+}
 
 /** Classifies anything a provider call threw. */
 export function classifyFailure(error: unknown, signal?: AbortSignal): Failure {

@@ -55,6 +55,8 @@ describe('gateway model with a limiter', () => {
         estimatedTokens: 100 + 100,
         rateLimits: { rpm: 60 },
         latencyThresholdMs: 500,
+        // A blocked model is waited for at most maxDelayMs (with retries on).
+        maxWaitMs: defaultRetryPolicy.maxDelayMs,
       },
     });
     expect(releases(events)).toEqual([

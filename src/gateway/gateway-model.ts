@@ -1,12 +1,18 @@
 /**
  * The gateway model: an AI SDK `LanguageModelV4` that stands for a chain of registry models
  * (primary, then fallbacks). Both `generateText` and `streamText` go through it, so prompt
- * checks, fallback, events, usage and cost are one code path for streaming and non-streaming.
+ * checks, breakers, timeouts, retries, fallback, hedging, key rotation, events, usage and cost are
+ * one code path for streaming and non-streaming.
  *
- * Hot path: per call it does a context-window bound check (no tokenizer unless the cheap bound
- * says the prompt might not fit), one provider call, and usage bookkeeping. No timers, no
- * AbortController. A {@link CallLimiter} (the scheduler's rate limits) costs nothing when none is
- * configured.
+ * Per attempt on a model: its circuit breakers (provider, model, key) are read — an open one skips
+ * the model at once (`model-fallback`, reason `breaker open`); a key is taken from its pool; the
+ * rate limiter grants a permit; the provider is called under the model's timeouts; the outcome
+ * settles the permit, the breakers and the latency statistics exactly once. A 401/403 re-reads the
+ * key (single-flight) and retries once with a fresh value, else the next key of the pool.
+ *
+ * Hot path (ARCHITECTURE §6): without timeouts, hedging or a limiter the per-call work is a few map
+ * reads, a breaker state read per breaker, the context-window bound check and usage bookkeeping.
+ * No timer and no AbortController unless a timeout or a hedge is configured.
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,15 +25,21 @@ import {
   type LanguageModelV4StreamPart,
   type LanguageModelV4StreamResult,
   type LanguageModelV4Usage,
+  type SharedV4ProviderMetadata,
   type SharedV4Warning,
 } from '@ai-sdk/provider';
 import { HarnessError } from '../errors.ts';
 import type { Redactor } from '../models/credentials.ts';
-import { costUsd, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
+import { costUsd, type ModelPlan, type ModelRegistry, type ResolvedModel } from '../models/registry.ts';
 import { assertFitsContext } from '../prompt/tokens.ts';
 import type { EventLog, RunEventBody, Usage } from '../runtime/events.ts';
+import type { BreakerChange, Circuit } from './breaker.ts';
+import { isBreakerFailure } from './classify.ts';
+import { type HedgeOptions, hedgeDelay } from './hedge.ts';
 import type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './limiter.ts';
 import { toProviderError } from './provider-error.ts';
+import { describeRef, type KeyPool, type KeySlot } from './secrets.ts';
+import { AttemptClock } from './timeouts.ts';
 
 export interface GatewayModelOptions {
   registry: ModelRegistry;
@@ -53,6 +65,11 @@ export interface GatewayModelOptions {
    * same model, bounded by {@link RetryPolicy.maxRateLimitWaitMs}. Omit: no limits, no cost.
    */
   limiter?: CallLimiter;
+  /**
+   * Hedged requests for this chain (e.g. an agent's `hedge`); default: the primary model's entry
+   * `hedge` (or the registry's default). Needs a second model in the chain.
+   */
+  hedge?: HedgeOptions;
 }
 
 /**
@@ -62,11 +79,14 @@ export interface GatewayModelOptions {
  * rate-limit reset headers) or else an exponential backoff with full jitter.
  */
 export interface RetryPolicy {
-  /** Retries per model after its first attempt (default 2; 0 turns retries off). */
+  /** Retries per model after its first attempt (default 2; 0 turns retries off, rate-limit waits included). */
   maxRetries: number;
   /** First backoff cap, ms (default 250); doubles each retry. */
   baseDelayMs: number;
-  /** Longest wait, ms (default 8000). A provider asking for longer is not waited for: fall back. */
+  /**
+   * Longest wait, ms (default 8000). A provider asking for longer is not waited for: fall back.
+   * With a limiter, also the longest a call waits for a model the provider blocked.
+   */
   maxDelayMs: number;
   /**
    * With a limiter only: total ms one call may wait for rate-limit resets (429 with Retry-After or
@@ -140,11 +160,64 @@ const silentParts = new Set([
   'ping',
 ]);
 
+/** The reason of a `model-fallback` past a model whose breaker is open. */
+export const breakerOpenReason = 'breaker open';
+
+/** One attempt on one model: what must be settled exactly once when it ends. */
+interface Attempt {
+  id: string;
+  plan: ModelPlan;
+  resolved: ResolvedModel | undefined;
+  started: number;
+  permit: CallPermit | undefined;
+  clock: AttemptClock | undefined;
+  providerProbe: boolean;
+  modelProbe: boolean;
+  key: KeySlot | undefined;
+  keyProbe: boolean;
+  /** The key value's version this attempt used (a refresh by another caller bumps it). */
+  keyVersion: number;
+  /** The provider was called (before that, a failure says nothing about it). */
+  called: boolean;
+  stream: boolean;
+  /** ms from the start to the first output part (streams) or to the answer (generate). */
+  firstOutputMs: number | undefined;
+  settled: boolean;
+}
+
+/** How an attempt ended. */
+type Ending =
+  | { ok: true; usage: LanguageModelV4Usage | undefined; headers: Record<string, string> | undefined }
+  | { ok: false; failure: HarnessError; headers: Record<string, string> | undefined }
+  | { ok: 'cancelled' };
+
+/** Per call: what its attempts share (across the tracks of a hedged call too). */
+interface CallState {
+  /** The prompt's text, built once when a context window or a limiter needs it. */
+  text: string | undefined;
+  /** What this call has waited for providers' rate-limit resets so far (limiter only). */
+  rateLimitWaitedMs: number;
+  attempts: number;
+  lastError: HarnessError | undefined;
+  /** Hedged calls: chain positions a track has taken, so tracks never try the same model. */
+  claimed: Uint8Array | undefined;
+  /** Keys refreshed once in this call (a second refusal marks the key dead). */
+  refreshed: Set<KeySlot> | undefined;
+}
+
+/** {@link admit}'s answer when every key of the pool is dead and some may be re-read now. */
+const reviveKeys = Symbol('revive keys');
+
+type Invoke<T> = (attempt: Attempt, call: LanguageModelV4CallOptions) => Promise<T>;
+
 export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
   const { registry, chain, log, redactor, limiter } = options;
   const path = options.path ?? [];
   const charge = options.charge ?? [];
   const retryPolicy = { ...defaultRetryPolicy, ...options.retry };
+  // Retries off means off: no rate-limit waits, and a blocked model is not waited for at all.
+  const rateLimitWaits = limiter !== undefined && retryPolicy.maxRetries > 0;
+  const maxBlockWaitMs = retryPolicy.maxRetries > 0 ? retryPolicy.maxDelayMs : 0;
   let answeredBy: string | undefined;
   const first = registry.entry(chain[0] ?? '');
   const queue: RunEventBody[] = [];
@@ -173,6 +246,23 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       latencyMs: Date.now() - started,
     });
 
+  const breakerEvent = (change: BreakerChange | undefined, attempt: Attempt) => {
+    if (change === undefined) return;
+    emit({
+      type:
+        change.state === 'open'
+          ? 'breaker-open'
+          : change.state === 'half-open'
+            ? 'breaker-half-open'
+            : 'breaker-close',
+      scope: change.scope,
+      model: attempt.id,
+      provider: attempt.plan.providerKey ?? attempt.plan.entry.type,
+      reason: change.reason,
+      ...(change.scope === 'key' && attempt.key ? { key: describeRef(attempt.key.ref) } : {}),
+    });
+  };
+
   function warn(resolved: ResolvedModel, warnings: readonly SharedV4Warning[] | undefined): void {
     if (!log || !warnings || warnings.length === 0) return;
     log.emit(path, {
@@ -182,10 +272,17 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     });
   }
 
-  function account(resolved: ResolvedModel, u: LanguageModelV4Usage, started: number): void {
+  function account(
+    resolved: ResolvedModel,
+    u: LanguageModelV4Usage,
+    started: number,
+    metadata: SharedV4ProviderMetadata | undefined,
+  ): void {
     const input = u.inputTokens.total ?? 0;
     const output = u.outputTokens.total ?? 0;
-    const cost = costUsd(resolved.entry, input, output);
+    // An ensemble prices its members itself (it has no price of its own).
+    const own = (metadata?.forge as { costUsd?: unknown } | undefined)?.costUsd;
+    const cost = typeof own === 'number' ? own : costUsd(resolved.entry, input, output);
     for (const usage of charge) {
       usage.inputTokens += input;
       usage.outputTokens += output;
@@ -203,86 +300,317 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     });
   }
 
-  async function attempt<T>(
+  /** The first output arrived: time to first token for the statistics, the clock's next phase. */
+  function firstOutput(attempt: Attempt): void {
+    attempt.firstOutputMs = Date.now() - attempt.started;
+    attempt.clock?.firstOutput();
+  }
+
+  /** Ends an attempt once: the permit, the clock, the breakers and the latency statistics. */
+  function settle(attempt: Attempt, ending: Ending): void {
+    if (attempt.settled) return;
+    attempt.settled = true;
+    attempt.clock?.stop();
+    const now = Date.now();
+    const latencyMs = now - attempt.started;
+    const { plan } = attempt;
+    if (attempt.permit) {
+      const headers = ending.ok === 'cancelled' ? undefined : ending.headers;
+      attempt.permit.release(
+        ending.ok === 'cancelled'
+          ? { ok: true, latencyMs, cancelled: true }
+          : ending.ok
+            ? succeeded(ending.usage, latencyMs, headers)
+            : {
+                ok: false,
+                latencyMs,
+                failure: ending.failure,
+                ...(headers === undefined ? {} : { headers }),
+              },
+      );
+    }
+    const keyCircuit = attempt.key?.circuit;
+    if (!attempt.called || ending.ok === 'cancelled') {
+      // Nothing was learnt about the provider: a probe may go again.
+      plan.provider?.release(attempt.providerProbe);
+      plan.model.release(attempt.modelProbe);
+      keyCircuit?.release(attempt.keyProbe);
+      return;
+    }
+    if (ending.ok) {
+      const measured = attempt.stream ? attempt.firstOutputMs : latencyMs;
+      if (measured !== undefined) registry.latency.record(attempt.id, attempt.stream, measured);
+      const threshold = plan.entry.latencyThresholdMs;
+      if (threshold !== undefined && measured !== undefined && measured > threshold) {
+        const why = `slow: ${attempt.stream ? 'first token' : 'answer'} after ${measured} ms (threshold ${threshold} ms)`;
+        fail(plan.provider, attempt.providerProbe, why, now, attempt);
+        fail(plan.model, attempt.modelProbe, why, now, attempt);
+        breakerEvent(keyCircuit?.success(attempt.keyProbe), attempt);
+        return;
+      }
+      breakerEvent(plan.provider?.success(attempt.providerProbe), attempt);
+      breakerEvent(plan.model.success(attempt.modelProbe), attempt);
+      breakerEvent(keyCircuit?.success(attempt.keyProbe), attempt);
+      return;
+    }
+    const failure = ending.failure;
+    const kind = failure.details.kind;
+    if (failure.code === 'aborted' || kind === 'aborted') {
+      plan.provider?.release(attempt.providerProbe);
+      plan.model.release(attempt.modelProbe);
+      keyCircuit?.release(attempt.keyProbe);
+    } else if (isBreakerFailure(kind)) {
+      fail(plan.provider, attempt.providerProbe, failure.message, now, attempt);
+      fail(plan.model, attempt.modelProbe, failure.message, now, attempt);
+      // A key's own quota is what a rate limit says about it; other failures are not the key's.
+      if (kind === 'rate_limit') fail(keyCircuit, attempt.keyProbe, failure.message, now, attempt);
+      else keyCircuit?.release(attempt.keyProbe);
+    } else {
+      // A refused request (400, 404, 401...) is an answer: the provider is up. It closes a probe
+      // but does not reset a closed breaker's count (cockatiel's rule for unhandled errors).
+      if (attempt.providerProbe) breakerEvent(plan.provider?.success(true), attempt);
+      if (attempt.modelProbe) breakerEvent(plan.model.success(true), attempt);
+      keyCircuit?.release(attempt.keyProbe);
+    }
+  }
+
+  function fail(
+    circuit: Circuit | undefined,
+    probe: boolean,
+    reason: string,
+    now: number,
+    attempt: Attempt,
+  ): void {
+    if (circuit) breakerEvent(circuit.failure(probe, reason, now), attempt);
+  }
+
+  /**
+   * Admits an attempt on `plan`'s model through its breakers and key pool (synchronously: a state
+   * read per breaker): the attempt, or why the model is skipped (`breaker open`, or every key
+   * refused → `missing_credential`), or {@link reviveKeys} when every key is dead and may be re-read.
+   */
+  function admit(
+    id: string,
+    plan: ModelPlan,
+    stream: boolean,
+    revived: boolean,
+  ): Attempt | HarnessError | typeof reviveKeys {
+    const now = Date.now();
+    const provider = plan.provider?.admit(now) ?? 'pass';
+    const model = plan.model.admit(now);
+    if (provider === 'skip' || model === 'skip') {
+      const open = provider === 'skip' ? (plan.provider as Circuit) : plan.model;
+      return breakerOpen(id, open, now);
+    }
+    const attempt: Attempt = {
+      id,
+      plan,
+      resolved: undefined,
+      started: now,
+      permit: undefined,
+      clock: undefined,
+      providerProbe: provider === 'probe',
+      modelProbe: model === 'probe',
+      key: undefined,
+      keyProbe: false,
+      keyVersion: 0,
+      called: false,
+      stream,
+      firstOutputMs: undefined,
+      settled: false,
+    };
+    const pool = plan.pool;
+    if (pool) {
+      const picked = pool.pick(now);
+      if (!picked) {
+        const allDead = pool.allDead();
+        if (allDead && !revived && pool.mayRevive(now)) return reviveKeys;
+        if (allDead) return pool.deadError();
+        const open = pool.slots.find((slot) => !slot.dead && slot.circuit?.state !== 'closed')?.circuit;
+        return open ? breakerOpen(id, open, now) : pool.deadError();
+      }
+      attempt.key = picked.slot;
+      attempt.keyProbe = picked.probe;
+      attempt.keyVersion = picked.slot.version;
+    }
+    // Only now, with every check passed, does this call become the probe of an open breaker.
+    if (attempt.providerProbe) breakerEvent(plan.provider?.beginProbe(now), attempt);
+    if (attempt.modelProbe) breakerEvent(plan.model.beginProbe(now), attempt);
+    if (attempt.keyProbe && attempt.key?.circuit) breakerEvent(attempt.key.circuit.beginProbe(now), attempt);
+    return attempt;
+  }
+
+  /**
+   * A 401/403 on a key of a pool: re-read it once for every concurrent caller and retry with the
+   * fresh value; a key refused again (or not rotated) is dead, and the next key of the pool goes.
+   * `retry`: try the same model again (a fresh value or another key); `dead`: every key of the
+   * pool is refused; `none`: the model has no pool.
+   */
+  async function onAuthFailure(
+    attempt: Attempt,
+    state: CallState,
+    signal: AbortSignal | undefined,
+  ): Promise<'retry' | 'dead' | 'none'> {
+    const pool = attempt.plan.pool;
+    const slot = attempt.key;
+    if (!pool || !slot) return 'none';
+    const ref = describeRef(slot.ref);
+    state.refreshed ??= new Set();
+    if (!state.refreshed.has(slot)) {
+      state.refreshed.add(slot);
+      const outcome = await pool.refresh(slot, attempt.keyVersion, signal).catch((error: unknown) => {
+        if (signal?.aborted) throw toProviderError(error, attempt.id, redactor, signal);
+        return 'unchanged' as const;
+      });
+      emit({ type: 'key-refresh', model: attempt.id, key: ref, outcome });
+      if (outcome === 'rotated') return 'retry';
+    }
+    if (!slot.dead) {
+      pool.markDead(slot, Date.now());
+      emit({ type: 'key-refresh', model: attempt.id, key: ref, outcome: 'dead' });
+    }
+    return pool.allDead() ? 'dead' : 'retry';
+  }
+
+  /**
+   * Walks the chain from `start`: each model with its retries, falling back in order; in a hedged
+   * call it skips models another track has taken. Resolves with the first answer.
+   */
+  async function walk<T>(
+    state: CallState,
+    track: { answeredBy: string | undefined },
+    start: number,
     call: LanguageModelV4CallOptions,
     stream: boolean,
-    invoke: (
-      resolved: ResolvedModel,
-      started: number,
-      call: LanguageModelV4CallOptions,
-      permit: CallPermit | undefined,
-    ) => Promise<T>,
+    invoke: Invoke<T>,
   ): Promise<T> {
-    let lastError: HarnessError | undefined;
-    let attempts = 0;
-    // The prompt is the same for every attempt; its text is built once, when a model has a window
-    // or a limiter needs its size.
-    let text: string | undefined;
-    // What this call has waited for providers' rate-limit resets so far (limiter only).
-    let rateLimitWaitedMs = 0;
-    for (const [i, id] of chain.entries()) {
+    const signal = call.abortSignal;
+    for (let i = start; i < chain.length; ) {
+      if (state.claimed) state.claimed[i] = 1;
+      const id = chain[i] as string;
+      let skipReason: string | undefined;
       // `retry` counts the retries maxRetries bounds; `tries` every attempt on this model.
       for (let retry = 0, tries = 1; ; tries++) {
         let started = Date.now();
-        let resolved: ResolvedModel | undefined;
-        let permit: CallPermit | undefined;
+        let attempt: Attempt | undefined;
         try {
-          resolved = registry.resolve(id);
+          const plan = registry.plan(id);
+          let admitted = admit(id, plan, stream, false);
+          if (admitted === reviveKeys) {
+            // Every key is dead: their sources are read again (a rotated secret brings one back).
+            const revived = await (plan.pool as KeyPool).revive(Date.now(), signal);
+            admitted = admit(id, plan, stream, true);
+            if (revived && admitted !== reviveKeys && !HarnessError.isInstance(admitted) && admitted.key) {
+              emit({
+                type: 'key-refresh',
+                model: id,
+                key: describeRef(admitted.key.ref),
+                outcome: 'revived',
+              });
+            }
+          }
+          if (admitted === reviveKeys) throw (plan.pool as KeyPool).deadError();
+          if (HarnessError.isInstance(admitted)) {
+            if (admitted.details.kind === 'breaker_open') {
+              state.lastError = admitted;
+              skipReason = breakerOpenReason;
+              break;
+            }
+            throw admitted;
+          }
+          attempt = admitted;
+          const resolved = registry.resolve(id, attempt.key);
+          attempt.resolved = resolved;
           const { entry } = resolved;
-          const effective = withDefaults(call, resolved);
+          let effective = withDefaults(call, resolved);
           if (entry.contextWindow !== undefined) {
-            text ??= promptText(call.prompt);
+            state.text ??= promptText(call.prompt);
             assertFitsContext({
               model: entry.id,
               contextWindow: entry.contextWindow,
               ...(effective.maxOutputTokens === undefined
                 ? {}
                 : { maxOutputTokens: effective.maxOutputTokens }),
-              prompt: text,
+              prompt: state.text,
             });
           }
           if (limiter) {
-            text ??= promptText(call.prompt);
+            state.text ??= promptText(call.prompt);
             const request: CallPermitRequest = {
               model: id,
               provider: resolved.model.provider,
               providerType: entry.type,
-              estimatedTokens: Math.ceil(Buffer.byteLength(text) / 4) + (effective.maxOutputTokens ?? 0),
+              estimatedTokens:
+                Math.ceil(Buffer.byteLength(state.text) / 4) + (effective.maxOutputTokens ?? 0),
               ...(entry.rateLimits === undefined ? {} : { rateLimits: entry.rateLimits }),
               ...(entry.latencyThresholdMs === undefined
                 ? {}
                 : { latencyThresholdMs: entry.latencyThresholdMs }),
+              maxWaitMs: maxBlockWaitMs,
             };
             // The common case (nothing in the way) gets its permit without a promise.
-            const immediate = call.abortSignal?.aborted ? undefined : limiter.tryAcquire?.(request);
-            permit = once(immediate ?? (await limiter.acquire(request, call.abortSignal)));
+            const immediate = signal?.aborted ? undefined : limiter.tryAcquire?.(request);
+            attempt.permit = once(immediate ?? (await limiter.acquire(request, signal)));
             // Latency is the provider's, not the time spent waiting for a permit.
             started = Date.now();
+            attempt.started = started;
+          }
+          if (attempt.plan.timeouts) {
+            attempt.clock = new AttemptClock(attempt.plan.timeouts, id, signal, started);
+            effective = { ...effective, abortSignal: attempt.clock.signal };
           }
           emit({
             type: 'model-call-start',
             model: id,
             provider: resolved.model.provider,
-            attempt: ++attempts,
+            attempt: ++state.attempts,
             stream,
           });
-          const result = await invoke(resolved, started, effective, permit);
-          answeredBy = id;
+          attempt.called = true;
+          const result = await invoke(attempt, effective);
+          track.answeredBy = id;
           return result;
         } catch (error) {
-          const failure = toProviderError(error, id, redactor, call.abortSignal);
-          permit?.release({ ok: false, latencyMs: Date.now() - started, failure, ...headersOf(error) });
-          callError(id, resolved?.model.provider ?? typeOf(id), failure, started);
+          const failure =
+            !signal?.aborted && attempt?.clock?.error
+              ? attempt.clock.error
+              : toProviderError(error, id, redactor, signal);
+          if (attempt) settle(attempt, { ok: false, failure, ...headersOf(error) });
+          // A limiter refusal is no attempt: the model is blocked longer than this call waits.
+          const refused = failure.details.limiter === true && attempt?.called !== true;
+          if (!refused) {
+            callError(id, attempt?.resolved?.model.provider ?? typeOf(id), failure, started);
+          }
           // Abort is terminal: never fall back, never retry.
           if (failure.code === 'aborted') throw failure;
-          lastError = failure;
+          state.lastError = failure;
+          if (failure.details.kind === 'auth' && attempt?.called) {
+            const next = await onAuthFailure(attempt, state, signal);
+            if (next === 'retry') {
+              emit({
+                type: 'model-retry',
+                model: id,
+                attempt: tries + 1,
+                delayMs: 0,
+                reason: failure.message,
+              });
+              continue;
+            }
+            if (next === 'dead') {
+              state.lastError = (attempt.plan.pool as KeyPool).deadError(failure);
+              break;
+            }
+          }
+          if (refused) break;
           // With a limiter a rate limit waits for the reset (the limiter holds every other caller of
           // the model until then too) and tries the same model again, within the wait budget.
-          const waitMs = limiter ? rateLimitWait(failure, rateLimitWaitedMs, retryPolicy) : undefined;
+          const waitMs = rateLimitWaits
+            ? rateLimitWait(failure, state.rateLimitWaitedMs, retryPolicy)
+            : undefined;
           let delayMs: number | undefined;
           if (waitMs === null) break;
           if (waitMs !== undefined) {
-            rateLimitWaitedMs += waitMs;
+            state.rateLimitWaitedMs += waitMs;
             delayMs = waitMs;
           } else {
             delayMs = retryDelay(failure, retry, retryPolicy);
@@ -290,15 +618,128 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
             retry += 1;
           }
           emit({ type: 'model-retry', model: id, attempt: tries + 1, delayMs, reason: failure.message });
-          await pause(delayMs, call.abortSignal, id);
+          await pause(delayMs, signal, id);
         }
       }
-      const next = chain[i + 1];
-      if (next !== undefined && lastError) {
-        emit({ type: 'model-fallback', from: id, to: next, reason: lastError.message });
+      let next = i + 1;
+      if (state.claimed) while (next < chain.length && state.claimed[next]) next++;
+      const to = chain[next];
+      if (to !== undefined && state.lastError) {
+        emit({ type: 'model-fallback', from: id, to, reason: skipReason ?? state.lastError.message });
       }
+      i = next;
     }
-    throw lastError;
+    throw state.lastError ?? new HarnessError('unknown_model', 'the model chain is empty');
+  }
+
+  function newState(hedged: boolean): CallState {
+    return {
+      text: undefined,
+      rateLimitWaitedMs: 0,
+      attempts: 0,
+      lastError: undefined,
+      claimed: hedged ? new Uint8Array(chain.length) : undefined,
+      refreshed: undefined,
+    };
+  }
+
+  /** Runs one call through the chain: plain, or hedged when a hedge is configured and a second model exists. */
+  async function run<T>(call: LanguageModelV4CallOptions, stream: boolean, invoke: Invoke<T>): Promise<T> {
+    const hedge = chain.length > 1 ? (options.hedge ?? primaryHedge()) : undefined;
+    if (hedge === undefined) {
+      const track = { answeredBy: undefined as string | undefined };
+      const result = await walk(newState(false), track, 0, call, stream, invoke);
+      answeredBy = track.answeredBy;
+      return result;
+    }
+    return hedged(call, stream, invoke, hedge);
+  }
+
+  function primaryHedge(): HedgeOptions | undefined {
+    const id = chain[0] as string;
+    return registry.has(id) ? registry.plan(id).hedge : undefined;
+  }
+
+  /**
+   * A hedged call: tracks walk the chain side by side, each started after another delay without
+   * output, on the next model no track has taken. The first track to answer (a stream: its first
+   * output part) wins; the others are aborted. Every attempt is an event and a ledger row.
+   */
+  function hedged<T>(
+    call: LanguageModelV4CallOptions,
+    stream: boolean,
+    invoke: Invoke<T>,
+    hedge: HedgeOptions,
+  ): Promise<T> {
+    const state = newState(true);
+    const claimed = state.claimed as Uint8Array;
+    const max = hedge.max ?? 1;
+    const primary = chain[0] as string;
+    return new Promise<T>((resolve, reject) => {
+      const tracks: AbortController[] = [];
+      let done = false;
+      let running = 0;
+      let hedges = 0;
+      let timer: NodeJS.Timeout | undefined;
+      let lastError: unknown;
+      const finish = () => {
+        done = true;
+        if (timer !== undefined) clearTimeout(timer);
+      };
+      const start = (index: number) => {
+        const controller = new AbortController();
+        tracks.push(controller);
+        const signal = call.abortSignal
+          ? AbortSignal.any([call.abortSignal, controller.signal])
+          : controller.signal;
+        const track = { answeredBy: undefined as string | undefined };
+        running += 1;
+        walk(state, track, index, { ...call, abortSignal: signal }, stream, invoke).then(
+          (value) => {
+            running -= 1;
+            if (done) {
+              // Lost the race though it answered: its usage is charged; a stream is let go.
+              if (stream) (value as LanguageModelV4StreamResult).stream.cancel().catch(() => {});
+              return;
+            }
+            finish();
+            answeredBy = track.answeredBy;
+            const lost = new HarnessError('aborted', `another model of the chain answered first (hedging)`);
+            for (const other of tracks) if (other !== controller) other.abort(lost);
+            resolve(value);
+          },
+          (error: unknown) => {
+            running -= 1;
+            lastError = error;
+            if (done || running > 0) return;
+            finish();
+            reject(lastError);
+          },
+        );
+      };
+      const schedule = () => {
+        const delay = hedgeDelay(hedge, registry.latency.p95(primary, stream));
+        if (delay === undefined) return;
+        timer = setTimeout(() => {
+          timer = undefined;
+          if (done) return;
+          const next = claimed.indexOf(0);
+          if (next < 0) return;
+          hedges += 1;
+          emit({
+            type: 'model-hedge',
+            from: primary,
+            to: chain[next] as string,
+            afterMs: delay,
+            reason: `no ${stream ? 'first token' : 'answer'} from "${primary}" after ${delay} ms`,
+          });
+          start(next);
+          if (hedges < max) schedule();
+        }, delay);
+      };
+      start(0);
+      schedule();
+    });
   }
 
   return {
@@ -309,59 +750,96 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     answeredBy: () => answeredBy,
     flush,
     doGenerate(call): Promise<LanguageModelV4GenerateResult> {
-      return attempt(call, false, async (resolved, started, effective, permit) => {
-        const result = await resolved.model.doGenerate(effective);
-        permit?.release(succeeded(result.usage, started, result.response?.headers));
+      return run(call, false, async (attempt, effective) => {
+        const resolved = attempt.resolved as ResolvedModel;
+        const clock = attempt.clock;
+        const pending = resolved.model.doGenerate(effective);
+        // A provider that ignores its abort signal still loses the race against its timeout.
+        const result = clock ? await Promise.race([pending, clock.expired]) : await pending;
+        attempt.firstOutputMs = Date.now() - attempt.started;
+        settle(attempt, { ok: true, usage: result.usage, headers: result.response?.headers });
         warn(resolved, result.warnings);
-        account(resolved, result.usage, started);
+        account(resolved, result.usage, attempt.started, result.providerMetadata);
         return result;
       });
     },
     doStream(call): Promise<LanguageModelV4StreamResult> {
-      return attempt(call, true, async (resolved, started, effective, permit) => {
-        const result = await resolved.model.doStream(effective);
+      return run(call, true, async (attempt, effective) => {
+        const resolved = attempt.resolved as ResolvedModel;
+        const clock = attempt.clock;
+        const pending = resolved.model.doStream(effective);
+        if (clock) {
+          // If the timeout wins, a stream that still arrives later is let go.
+          clock.onExpire(() => {
+            Promise.resolve(pending)
+              .then((late) => late.stream.cancel())
+              .catch(() => {});
+          });
+        }
+        const result = clock ? await Promise.race([pending, clock.expired]) : await pending;
+        clock?.connected();
         const reader = result.stream.getReader();
+        // A source that ignores the abort signal: cancelling the reader ends a read in progress.
+        clock?.onExpire(() => {
+          reader.cancel(clock.error).catch(() => {});
+        });
         const id = resolved.entry.id;
         const headers = result.response?.headers;
         const pass = (part: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
           if (part.type === 'stream-start') warn(resolved, part.warnings);
           else if (part.type === 'finish') {
-            permit?.release(succeeded(part.usage, started, headers));
-            account(resolved, part.usage, started);
+            settle(attempt, { ok: true, usage: part.usage, headers });
+            account(resolved, part.usage, attempt.started, part.providerMetadata);
           }
           return part;
         };
-        // Read ahead to the first output part: a failure before it (refused, cut, error part)
-        // still falls back, because nothing has reached the caller yet.
+        // Read ahead to the first output part: a failure before it (refused, cut, error part,
+        // timeout) still retries and falls back, because nothing has reached the caller yet.
         const head: LanguageModelV4StreamPart[] = [];
         for (;;) {
           const next = await reader.read().catch(async (error: unknown) => {
             await reader.cancel().catch(() => {});
             throw error;
           });
+          if (clock?.error) throw clock.error;
           if (next.done) break;
           if (next.value.type === 'error') {
             await reader.cancel().catch(() => {});
             throw next.value.error;
           }
           head.push(next.value);
-          if (!silentParts.has(next.value.type)) break;
+          if (!silentParts.has(next.value.type)) {
+            firstOutput(attempt);
+            break;
+          }
         }
-        // From here on a failure ends this stream with a typed error part; it is never
-        // replayed on another model.
+        // From here on a failure ends this stream with a typed stream_interrupted error part; it is
+        // never replayed on another model.
         const fail = (
           controller: ReadableStreamDefaultController<LanguageModelV4StreamPart>,
           error: unknown,
         ) => {
-          const failure = toProviderError(error, id, redactor, call.abortSignal);
-          permit?.release({
-            ok: false,
-            latencyMs: Date.now() - started,
-            failure,
-            ...(headers === undefined ? {} : { headers }),
-          });
-          callError(id, resolved.model.provider, failure, started);
-          controller.enqueue({ type: 'error', error: failure });
+          const failure =
+            !call.abortSignal?.aborted && clock?.error
+              ? clock.error
+              : toProviderError(error, id, redactor, call.abortSignal);
+          settle(attempt, { ok: false, failure, headers });
+          const interrupted = failure.code === 'aborted' ? failure : streamInterrupted(id, failure);
+          callError(id, resolved.model.provider, interrupted, attempt.started);
+          if (interrupted !== failure) {
+            emit({
+              type: 'stream-interrupted',
+              model: id,
+              provider: resolved.model.provider,
+              error: {
+                code: interrupted.code,
+                message: interrupted.message,
+                isRetryable: interrupted.isRetryable,
+              },
+              latencyMs: Date.now() - attempt.started,
+            });
+          }
+          controller.enqueue({ type: 'error', error: interrupted });
           controller.close();
         };
         const stream = new ReadableStream<LanguageModelV4StreamPart>({
@@ -371,22 +849,22 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           async pull(controller) {
             try {
               const next = await reader.read();
-              if (next.done) {
+              if (clock?.error) fail(controller, clock.error);
+              else if (next.done) {
                 // Ended without a finish part: the permit goes back without usage.
-                permit?.release({
-                  ok: true,
-                  latencyMs: Date.now() - started,
-                  ...(headers === undefined ? {} : { headers }),
-                });
+                settle(attempt, { ok: true, usage: undefined, headers });
                 controller.close();
               } else if (next.value.type === 'error') fail(controller, next.value.error);
-              else controller.enqueue(pass(next.value));
+              else {
+                clock?.activity();
+                controller.enqueue(pass(next.value));
+              }
             } catch (error) {
               fail(controller, error);
             }
           },
           cancel: (reason) => {
-            permit?.release({ ok: true, latencyMs: Date.now() - started, cancelled: true });
+            settle(attempt, { ok: 'cancelled' });
             return reader.cancel(reason);
           },
         });
@@ -394,6 +872,34 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       });
     },
   };
+}
+
+/** An open breaker as the reason a model is skipped (retryable: it is probed again after its cooldown). */
+function breakerOpen(model: string, circuit: Circuit, now: number): HarnessError {
+  const retryAfterMs = circuit.retryAfterMs(now);
+  return new HarnessError(
+    'provider_error',
+    `model "${model}" was skipped: its ${circuit.scope} circuit breaker is open`,
+    {
+      isRetryable: true,
+      hint: `it failed repeatedly; it is probed again in ${Math.ceil(retryAfterMs / 1000)} s — add a fallback model to keep answering meanwhile`,
+      details: { model, kind: 'breaker_open', scope: circuit.scope, retryAfterMs },
+    },
+  );
+}
+
+/** A stream that failed after output: `details.kind` says so, `details.cause` keeps the failure's own kind. */
+function streamInterrupted(model: string, failure: HarnessError): HarnessError {
+  return new HarnessError(
+    'provider_error',
+    `the stream of model "${model}" was interrupted after output: ${failure.message}`,
+    {
+      isRetryable: failure.isRetryable,
+      hint: 'output was already sent, so it is not replayed on another model; retry the turn (or the run)',
+      cause: failure,
+      details: { ...failure.details, model, kind: 'stream_interrupted', cause: failure.details.kind },
+    },
+  );
 }
 
 /** A permit that ignores every release after the first (the contract asks for exactly one). */
@@ -410,24 +916,27 @@ function once(permit: CallPermit): CallPermit {
 
 /** The outcome of a call that answered. */
 function succeeded(
-  usage: LanguageModelV4Usage,
-  started: number,
+  usage: LanguageModelV4Usage | undefined,
+  latencyMs: number,
   headers: Record<string, string> | undefined,
 ): CallOutcome {
   return {
     ok: true,
-    latencyMs: Date.now() - started,
-    ...(usage.inputTokens.total === undefined ? {} : { inputTokens: usage.inputTokens.total }),
-    ...(usage.outputTokens.total === undefined ? {} : { outputTokens: usage.outputTokens.total }),
+    latencyMs,
+    ...(usage?.inputTokens.total === undefined ? {} : { inputTokens: usage.inputTokens.total }),
+    ...(usage?.outputTokens.total === undefined ? {} : { outputTokens: usage.outputTokens.total }),
     ...(headers === undefined ? {} : { headers }),
   };
 }
 
 /** The response headers of a failed HTTP call (rate-limit headers teach the limiter). */
-function headersOf(error: unknown): { headers?: Record<string, string> } {
-  return APICallError.isInstance(error) && error.responseHeaders !== undefined
-    ? { headers: error.responseHeaders }
-    : {};
+function headersOf(error: unknown): { headers: Record<string, string> | undefined } {
+  return {
+    headers:
+      APICallError.isInstance(error) && error.responseHeaders !== undefined
+        ? error.responseHeaders
+        : undefined,
+  };
 }
 
 /** The entry's `maxOutputTokens` applies when the call sets none. */

@@ -24,6 +24,13 @@ export interface CallPermitRequest {
   rateLimits?: ModelRateLimits;
   /** The model entry's `latencyThresholdMs`: a call slower than this backs concurrency off. */
   latencyThresholdMs?: number;
+  /**
+   * Longest wait, ms, for a model the provider blocked (a 429 or an exhausted window until its
+   * reset). A block that lasts longer is not waited for: `acquire` rejects at once with a
+   * retryable `provider_error` of kind `rate_limit` (`details.limiter: true`, `retryAfterMs`), so
+   * the gateway falls back. Concurrency and bucket pacing are not bounded by it. Omit: no bound.
+   */
+  maxWaitMs?: number;
 }
 
 /** How an attempt ended, so buckets learn actual usage and provider limits. */
@@ -49,7 +56,10 @@ export interface CallPermit {
 }
 
 export interface CallLimiter {
-  /** Waits until the model may be called; rejects with a terminal `aborted` error on abort. */
+  /**
+   * Waits until the model may be called; rejects with a terminal `aborted` error on abort, or with a
+   * `rate_limit` failure when the model is blocked for longer than `request.maxWaitMs`.
+   */
   acquire(request: CallPermitRequest, signal?: AbortSignal): Promise<CallPermit>;
   /**
    * Optional hot path: a permit at once when nothing stands in the way (no waiters, buckets and

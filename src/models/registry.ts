@@ -7,8 +7,23 @@ import type { EmbeddingModelV4, LanguageModelV4 } from '@ai-sdk/provider';
 import { embedMany } from 'ai';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { HarnessError } from '../errors.ts';
+import {
+  BreakerBoard,
+  type BreakerBoardOptions,
+  type BreakerOptions,
+  type Circuit,
+} from '../gateway/breaker.ts';
 import { ensembleFromRegistry } from '../gateway/ensemble.ts';
+import { checkHedge, type HedgeOptions, LatencyTracker } from '../gateway/hedge.ts';
 import { toProviderError } from '../gateway/provider-error.ts';
+import {
+  createSecretStore,
+  KeyPool,
+  type KeySlot,
+  type KeyStatus,
+  type SecretStore,
+} from '../gateway/secrets.ts';
+import { checkTimeouts, hasTimeouts, type ModelTimeouts } from '../gateway/timeouts.ts';
 import { CanaryController, defaultCanaryUrl } from '../learning/canary.ts';
 import { canaryFromRegistry } from '../learning/canary-model.ts';
 import type { Embedder } from '../memory/memory.ts';
@@ -27,6 +42,39 @@ export interface ModelRegistryOptions {
   redactor?: Redactor;
   /** Where each entry came from, for error messages: id → e.g. `councils.yaml models[2]`. */
   origins?: ReadonlyMap<string, string>;
+  /** Reads and re-reads API keys (default: `env:`, `file:` and `cmd:` references, see `createSecretStore`). */
+  secrets?: SecretStore;
+  /**
+   * The circuit breakers of this registry's models, or options for new ones. Pass the previous
+   * registry's `breakers` to keep breaker state across a reload.
+   */
+  breakers?: BreakerBoard | BreakerBoardOptions;
+  /** Defaults of every provider model entry (an entry's own settings win, field by field). */
+  defaults?: GatewayDefaults;
+}
+
+/** Harness-wide defaults of the gateway's per-model settings. YAML: the top-level `gateway:` map. */
+export interface GatewayDefaults {
+  timeouts?: ModelTimeouts;
+  breaker?: Partial<BreakerOptions>;
+  hedge?: HedgeOptions;
+}
+
+/**
+ * What the gateway needs of one model id, worked out once per entry: its breakers, timeouts,
+ * hedge and key pool. Internal to the gateway; read breakers through `ModelRegistry.breakers`.
+ */
+export interface ModelPlan {
+  entry: ModelEntry;
+  /** The provider breaker's key: `type endpoint` (undefined for ensembles and canaries). */
+  providerKey: string | undefined;
+  provider: Circuit | undefined;
+  model: Circuit;
+  /** Only when a timeout is set (no clock otherwise). */
+  timeouts: ModelTimeouts | undefined;
+  hedge: HedgeOptions | undefined;
+  /** The entry's keys; undefined for keyless models. */
+  pool: KeyPool | undefined;
 }
 
 export class ModelRegistry {
@@ -38,9 +86,32 @@ export class ModelRegistry {
   readonly #canaries = new Map<string, CanaryController>();
   /** Canary ids being resolved: a canary reached again while building itself is a cycle. */
   readonly #resolvingCanaries = new Set<string>();
+  /** Per id: its gateway plan (breakers, timeouts, hedge, key pool), built on first use. */
+  readonly #plans = new Map<string, ModelPlan>();
+  /** Per id and key slot: the model built with that key's current value. */
+  readonly #keyed = new Map<string, Array<{ version: number; resolved: ResolvedModel } | undefined>>();
+  readonly #secrets: SecretStore;
+  /**
+   * Circuit breakers per provider, model and key. `breakers.states()` is what `/health` shows,
+   * `breakers.toJSON()` saves them, `breakers.onChange()` hears every transition.
+   */
+  readonly breakers: BreakerBoard;
+  /** Recent time to first token and latency per model (the p95 hedging waits for). */
+  readonly latency = new LatencyTracker();
 
   constructor(entries: readonly ModelEntry[] = [], options: ModelRegistryOptions = {}) {
     this.#options = options;
+    this.#secrets =
+      options.secrets ??
+      createSecretStore({
+        ...(options.env === undefined ? {} : { env: options.env }),
+        ...(options.redactor === undefined ? {} : { redactor: options.redactor }),
+      });
+    this.breakers =
+      options.breakers instanceof BreakerBoard ? options.breakers : new BreakerBoard(options.breakers);
+    const defaults = options.defaults;
+    if (defaults?.timeouts) checkTimeouts(defaults.timeouts, 'gateway.timeouts');
+    if (defaults?.hedge) checkHedge(defaults.hedge, 'gateway.hedge');
     for (const entry of entries) this.add(entry);
   }
 
@@ -50,9 +121,20 @@ export class ModelRegistry {
    */
   add(entry: ModelEntry): void {
     if (entry.type !== 'ensemble' && entry.type !== 'canary') providerType(entry.type);
+    const at = `ModelEntry[${JSON.stringify(entry.id)}]`;
+    if (entry.timeouts) checkTimeouts(entry.timeouts, `${at}.timeouts`);
+    if (entry.hedge) checkHedge(entry.hedge, `${at}.hedge`);
+    if (entry.apiKeys !== undefined && entry.apiKeys.length === 0) {
+      throw new HarnessError('config_invalid', `${at}.apiKeys is empty`, {
+        location: { path: `${at}.apiKeys` },
+        hint: 'list at least one credential reference, or leave apiKeys out',
+      });
+    }
     this.#entries.set(entry.id, entry);
     this.#resolved.delete(entry.id);
     this.#embeddings.delete(entry.id);
+    this.#plans.delete(entry.id);
+    this.#keyed.delete(entry.id);
     for (const [id, resolved] of this.#resolved)
       if (resolved.entry.type === 'ensemble') this.#resolved.delete(id);
   }
@@ -75,12 +157,21 @@ export class ModelRegistry {
   /**
    * The entry and its AI SDK model, built (and its key resolved) on first use. An `ensemble`
    * entry is built over this registry's models (see `ensembleFromRegistry`): its members are
-   * resolved now, and an ensemble that contains itself is `config_invalid`.
+   * resolved now, and an ensemble that contains itself is `config_invalid`. A model with API keys
+   * is built with `key` (a slot of its pool, see {@link ModelRegistry.plan}), by default the
+   * pool's first live key, and built again when that key's value rotates.
    */
-  resolve(id: string): ResolvedModel {
-    const cached = this.#resolved.get(id);
+  resolve(id: string, key?: KeySlot): ResolvedModel {
+    const cached = key === undefined ? this.#resolved.get(id) : undefined;
     if (cached) return cached;
     const entry = this.entry(id);
+    if (entry.type !== 'ensemble' && entry.type !== 'canary') {
+      // A model with keys is built per key (and rebuilt when a key rotates): without a slot, the
+      // pool's first live key.
+      const pool = this.plan(id).pool;
+      if (pool)
+        return this.#resolveKeyed(id, key ?? pool.slots.find((s) => !s.dead) ?? (pool.slots[0] as KeySlot));
+    }
     const resolved = {
       entry,
       model:
@@ -96,6 +187,82 @@ export class ModelRegistry {
     };
     this.#resolved.set(id, resolved);
     return resolved;
+  }
+
+  /** The model built with one key of the entry's pool, rebuilt when that key's value changes. */
+  #resolveKeyed(id: string, key: KeySlot): ResolvedModel {
+    let built = this.#keyed.get(id);
+    const cached = built?.[key.index];
+    if (cached && cached.version === key.version) return cached.resolved;
+    const plan = this.plan(id);
+    const pool = plan.pool;
+    if (!pool) return this.resolve(id);
+    // Read the value first: a missing key fails before anything is cached.
+    const apiKey = pool.value(key);
+    const version = key.version;
+    const resolved = {
+      entry: plan.entry,
+      model: providerType(plan.entry.type).create({ entry: plan.entry, apiKey }),
+    };
+    if (!built) {
+      built = [];
+      this.#keyed.set(id, built);
+    }
+    built[key.index] = { version, resolved };
+    return resolved;
+  }
+
+  /**
+   * The gateway's view of model `id`: its breakers (provider, model), timeouts and hedge with the
+   * registry defaults applied, and its key pool. Built once per entry; `unknown_model` for an
+   * unknown id.
+   */
+  plan(id: string): ModelPlan {
+    const cached = this.#plans.get(id);
+    if (cached) return cached;
+    const entry = this.entry(id);
+    const defaults = this.#options.defaults;
+    const composite = entry.type === 'ensemble' || entry.type === 'canary';
+    const breakerOptions =
+      defaults?.breaker === undefined ? entry.breaker : { ...defaults.breaker, ...entry.breaker };
+    const timeouts = composite ? entry.timeouts : { ...defaults?.timeouts, ...entry.timeouts };
+    const providerKey = composite ? undefined : `${entry.type} ${entry.endpoint ?? 'default'}`;
+    const refs =
+      entry.apiKeys ?? (credentialRef(entry) === undefined ? [] : [credentialRef(entry) as string]);
+    const owner = this.#owner(id);
+    const pool =
+      refs.length === 0
+        ? undefined
+        : new KeyPool({
+            owner,
+            model: id,
+            refs,
+            store: this.#secrets,
+            readSync: (ref) => this.#readKey(ref, owner),
+            ...(breakerOptions?.halfOpenAfterMs === undefined
+              ? {}
+              : { recheckMs: breakerOptions.halfOpenAfterMs }),
+            // With one key its breaker would only repeat the model's; with several, rate limits are per key.
+            ...(refs.length > 1
+              ? { circuit: (ref: string) => this.breakers.get('key', `${id} ${ref}`, breakerOptions) }
+              : {}),
+          });
+    const plan: ModelPlan = {
+      entry,
+      providerKey,
+      provider: providerKey === undefined ? undefined : this.breakers.get('provider', providerKey),
+      model: this.breakers.get('model', id, breakerOptions),
+      timeouts: hasTimeouts(timeouts) ? timeouts : undefined,
+      hedge: entry.hedge ?? (composite ? undefined : defaults?.hedge),
+      pool,
+    };
+    this.#plans.set(id, plan);
+    return plan;
+  }
+
+  /** The keys of model `id` and their state (references only, never values); empty for keyless models. */
+  keys(id: string): KeyStatus[] {
+    return this.plan(id).pool?.status() ?? [];
   }
 
   /** The entry as an AI SDK embedding model; `unknown_model` if its provider has no embeddings. */
@@ -178,31 +345,39 @@ export class ModelRegistry {
     }
   }
 
-  #apiKey(entry: ModelEntry): string | undefined {
-    const id = entry.id;
-    const ref = credentialRef(entry);
+  #owner(id: string): string {
     const origin = this.#options.origins?.get(id);
-    const owner = `model "${id}"${origin ? ` (${origin})` : ''}`;
-    const apiKey =
-      ref === undefined
-        ? undefined
-        : resolveCredential(ref, {
-            owner,
-            ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
-            ...(this.#options.redactor === undefined ? {} : { redactor: this.#options.redactor }),
-          });
-    return apiKey;
+    return `model "${id}"${origin ? ` (${origin})` : ''}`;
+  }
+
+  #readKey(ref: string, owner: string): string {
+    return resolveCredential(ref, {
+      owner,
+      ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
+      ...(this.#options.redactor === undefined ? {} : { redactor: this.#options.redactor }),
+    });
+  }
+
+  /** The key the model is built with when no pool slot is given: the pool's first live key. */
+  #apiKey(entry: ModelEntry): string | undefined {
+    const pool = this.plan(entry.id).pool;
+    if (!pool) return undefined;
+    const slot = pool.slots.find((s) => !s.dead) ?? pool.slots[0];
+    return slot === undefined ? undefined : pool.value(slot);
   }
 }
 
-/** The entry's key reference: its `api_key`, else `env:<the type's default variable>`, else none. */
+/**
+ * The entry's (first) key reference: its `api_key` (the first of `api_keys`), else
+ * `env:<the type's default variable>`, else none.
+ */
 export function credentialRef(entry: ModelEntry): string | undefined {
   // An ensemble has no key of its own; its members have theirs.
   if (entry.type === 'ensemble') return undefined;
   // Nor has a canary: its stable and candidate models have theirs.
   if (entry.type === 'canary') return undefined;
   const variable = providerType(entry.type).defaultKeyEnv;
-  return entry.apiKey ?? (variable === undefined ? undefined : `env:${variable}`);
+  return entry.apiKeys?.[0] ?? entry.apiKey ?? (variable === undefined ? undefined : `env:${variable}`);
 }
 
 /** `unknown_model` with a did-you-mean among the known ids. */

@@ -1,3 +1,6 @@
+import type { BreakerOptions } from '../gateway/breaker.ts';
+import type { HedgeOptions } from '../gateway/hedge.ts';
+import type { ModelTimeouts } from '../gateway/timeouts.ts';
 import type { CanaryTestOptions } from '../learning/sprt.ts';
 
 /** The camelCase, typed form of one `models:` entry of the registry. */
@@ -31,8 +34,14 @@ export interface ModelEntry {
   model?: string;
   /** OpenAI only: which API (default `responses`). */
   api?: 'chat' | 'responses';
-  /** Credential reference: `env:NAME`, `file:/path`, or a literal. */
+  /** Credential reference: `env:NAME`, `file:/path`, `cmd:program args`, or a literal. */
   apiKey?: string;
+  /**
+   * A key pool: several credential references, used in order; a key the provider keeps refusing
+   * (401/403 after a refresh) is skipped for the next (docs/models.md#resilience). Takes the place
+   * of `apiKey`. YAML: `api_keys: [...]`, or a list under `api_key`.
+   */
+  apiKeys?: string[];
   /** Base URL of the provider API. */
   endpoint?: string;
   /** `local` only: path of a GGUF file. */
@@ -46,8 +55,17 @@ export interface ModelEntry {
   capabilities?: ModelCapability[];
   /** Embedding models: vector length (simulated: default 256). */
   dimensions?: number;
-  /** Calls slower than this (ms) count as slow. */
+  /**
+   * Calls slower than this (ms) count as slow: time to first token for streams, latency for
+   * non-streaming calls. A slow call counts as a failure for the model's circuit breaker.
+   */
   latencyThresholdMs?: number;
+  /** Connect, first-token, between-token and total timeouts, ms (docs/models.md#resilience). */
+  timeouts?: ModelTimeouts;
+  /** When this model's circuit breaker (and its keys') opens and for how long (defaults: `defaultBreakerOptions`). */
+  breaker?: Partial<BreakerOptions>;
+  /** Hedged requests: send the call to the next model of the chain too when this one is slow to start. */
+  hedge?: HedgeOptions;
   /** `simulated` only: added latency per call, ms. */
   latencyMs?: number;
   /** `simulated` only: scripted replies, first match wins. */

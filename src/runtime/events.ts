@@ -96,7 +96,39 @@ export type RunEventBody =
       reason: string;
     }
   /** A skill failed with an error a patch fixes; the patch `version` now runs as a canary. */
-  | { type: 'patch-applied'; skill: string; version: string; signature: string };
+  | { type: 'patch-applied'; skill: string; version: string; signature: string }
+  /**
+   * A circuit breaker changed state during this run's model call: `open` (its model is skipped
+   * until the cooldown ends), `half-open` (this call is the probe), `close` (the probe succeeded).
+   * `scope` says what it guards; `model` is the model of the call that changed it, `provider` the
+   * provider breaker's key (`type endpoint`), `key` the key reference (key scope only, never a value).
+   */
+  | {
+      type: 'breaker-open' | 'breaker-half-open' | 'breaker-close';
+      scope: 'provider' | 'model' | 'key';
+      model: string;
+      provider: string;
+      reason: string;
+      key?: string;
+    }
+  /** The call was also sent to `to` because `from` had no first token after `afterMs` (hedging). */
+  | { type: 'model-hedge'; from: string; to: string; afterMs: number; reason: string }
+  /**
+   * A stream failed after it had sent output: it ends with a `stream_interrupted` error and is not
+   * replayed on another model; the agent turn fails with it (its caller decides what next).
+   */
+  | { type: 'stream-interrupted'; model: string; provider: string; error: EventError; latencyMs: number }
+  /**
+   * The provider refused a key (401/403) and the gateway re-read it from its source: `rotated`
+   * (a new value, the call is retried with it), `unchanged` (no new value), `dead` (skipped until
+   * its source changes), `revived` (a dead key came back with a new value). `key` is the reference.
+   */
+  | {
+      type: 'key-refresh';
+      model: string;
+      key: string;
+      outcome: 'rotated' | 'unchanged' | 'dead' | 'revived';
+    };
 
 /** The events a skill may report about itself through `SkillContext.emit`. */
 export type SkillEventBody = Extract<RunEventBody, { type: 'canary-decision' | 'patch-applied' }>;

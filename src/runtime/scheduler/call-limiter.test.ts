@@ -105,6 +105,39 @@ describe('createCallLimiter', () => {
     expect(limiter.stats().models.m?.blockedUntil).toBeUndefined();
   });
 
+  it('never holds a caller longer than its maxWaitMs for a block: it is refused as rate limited', async () => {
+    const limiter = createCallLimiter();
+    const first = await limiter.acquire(request());
+    const second = await limiter.acquire(request());
+    first.release({ ok: false, latencyMs: 5, failure: rateLimited(1000) });
+    // A 1 s block is within the bound: this caller waits for it...
+    const queued = track(limiter.acquire(request({ maxWaitMs: 2000 })));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(queued.settled).toBe(false);
+    // ...until the block grows to 60 s: then it is refused at once, as a rate limit.
+    second.release({ ok: false, latencyMs: 5, failure: rateLimited(60_000) });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(queued.error).toMatchObject({
+      code: 'provider_error',
+      isRetryable: true,
+      details: { kind: 'rate_limit', limiter: true, retryAfterMs: 60_000 },
+    });
+    const refused = track(limiter.acquire(request({ maxWaitMs: 2000 })));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(refused.error).toMatchObject({ details: { kind: 'rate_limit', limiter: true } });
+    // Another model of the same provider type is not blocked.
+    const other = track(limiter.acquire(request({ model: 'other', maxWaitMs: 2000 })));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(other.value).toBeDefined();
+    // Within the bound a caller waits for the reset.
+    await vi.advanceTimersByTimeAsync(58_500);
+    const within = track(limiter.acquire(request({ maxWaitMs: 2000 })));
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(within.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(within.value).toBeDefined();
+  });
+
   it('learns limits from response headers and blocks when a window is exhausted', async () => {
     const limiter = createCallLimiter();
     const permit = await limiter.acquire(request());

@@ -42,6 +42,8 @@ interface Buckets {
 
 interface Waiter {
   tokens: number;
+  /** Epoch ms past which this caller will not wait for a block (from `maxWaitMs`); undefined = no bound. */
+  deadline: number | undefined;
   resolve: (permit: CallPermit) => void;
   reject: (error: HarnessError) => void;
   signal: AbortSignal | undefined;
@@ -150,6 +152,8 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
       state.timer = undefined;
     }
     const now = Date.now();
+    // A block longer than a waiter will wait for: it falls back now instead of waiting it out.
+    if (state.blockedUntil > now) refuseBlocked(state, now);
     for (;;) {
       const waiter = state.waiters[0];
       if (waiter === undefined || state.inFlight >= state.concurrency.limit) return;
@@ -260,6 +264,18 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
     return waitFor(state, tokens, now) <= 0 ? grant(state, tokens, now) : undefined;
   }
 
+  /** Rejects every waiter whose `maxWaitMs` ends before the model's block does. */
+  function refuseBlocked(state: ModelState, now: number): void {
+    const kept: Waiter[] = [];
+    for (const waiter of state.waiters) {
+      if (waiter.deadline !== undefined && state.blockedUntil > waiter.deadline) {
+        if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+        waiter.reject(blockedTooLong(state.id, state.blockedUntil - now, waiter.deadline - now));
+      } else kept.push(waiter);
+    }
+    state.waiters = kept;
+  }
+
   function block(state: ModelState, until: number): void {
     state.blockedUntil = Math.max(state.blockedUntil, until);
   }
@@ -271,8 +287,21 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
       const tokens = Math.max(0, request.estimatedTokens);
       const granted = tryGrant(state, tokens);
       if (granted !== undefined) return Promise.resolve(granted);
+      const now = Date.now();
+      const maxWaitMs = request.maxWaitMs;
+      if (maxWaitMs !== undefined && state.blockedUntil - now > maxWaitMs) {
+        return Promise.reject(blockedTooLong(request.model, state.blockedUntil - now, maxWaitMs));
+      }
       return new Promise<CallPermit>((resolve, reject) => {
-        const waiter: Waiter = { tokens, resolve, reject, signal, onAbort: undefined, granted: false };
+        const waiter: Waiter = {
+          tokens,
+          deadline: maxWaitMs === undefined ? undefined : now + maxWaitMs,
+          resolve,
+          reject,
+          signal,
+          onAbort: undefined,
+          granted: false,
+        };
         state.waiters.push(waiter);
         pump(state);
         if (!waiter.granted && signal) {
@@ -327,6 +356,23 @@ function checkLimits(model: string, limits: ModelRateLimits | undefined): void {
   checkOption(`${at}.rpm`, limits.rpm, { min: 0, exclusive: true });
   checkOption(`${at}.tpm`, limits.tpm, { min: 0, exclusive: true });
   checkOption(`${at}.maxConcurrency`, limits.maxConcurrency, { min: 1, integer: true });
+}
+
+/**
+ * The model is blocked (a 429 or an exhausted provider window) for longer than the caller will
+ * wait: a retryable rate-limit failure, as the provider would answer, so the gateway falls back.
+ */
+function blockedTooLong(model: string, blockedMs: number, maxWaitMs: number): HarnessError {
+  const seconds = (blockedMs / 1000).toFixed(1);
+  return new HarnessError(
+    'provider_error',
+    `model "${model}" is rate limited for another ${seconds} s, longer than this call waits (${Math.max(0, Math.round(maxWaitMs))} ms)`,
+    {
+      isRetryable: true,
+      hint: 'the provider asked to wait: add a fallback model, or raise retry.maxDelayMs',
+      details: { model, kind: 'rate_limit', retryAfterMs: Math.ceil(blockedMs), limiter: true },
+    },
+  );
 }
 
 function abortedWhileWaiting(model: string, signal: AbortSignal): HarnessError {

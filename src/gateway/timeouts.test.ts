@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AttemptClock, checkTimeouts, hasTimeouts } from './timeouts.ts';
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: Date.parse('2026-11-27T10:00:00Z') });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('AttemptClock', () => {
+  it('fires the connect timeout before the response headers, as a retryable timeout failure', () => {
+    const clock = new AttemptClock({ connectMs: 100, totalMs: 1000 }, 'm', undefined);
+    vi.advanceTimersByTime(99);
+    expect(clock.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(clock.signal.aborted).toBe(true);
+    expect(clock.error).toMatchObject({
+      code: 'provider_error',
+      isRetryable: true,
+      details: { model: 'm', kind: 'timeout', timeout: 'connect', timeoutMs: 100 },
+    });
+    expect(clock.signal.reason).toBe(clock.error);
+  });
+
+  it('counts the first-token timeout from the start of the attempt, then watches the gaps between parts', () => {
+    const clock = new AttemptClock(
+      { connectMs: 50, firstTokenMs: 200, betweenTokensMs: 100 },
+      'm',
+      undefined,
+    );
+    vi.advanceTimersByTime(40);
+    clock.connected();
+    vi.advanceTimersByTime(150);
+    clock.firstOutput();
+    for (let i = 0; i < 10; i++) {
+      vi.advanceTimersByTime(90);
+      clock.activity();
+    }
+    expect(clock.error).toBeUndefined();
+    vi.advanceTimersByTime(100);
+    expect(clock.error?.details).toMatchObject({ timeout: 'between_tokens', timeoutMs: 100 });
+  });
+
+  it('fires the first-token timeout when headers came but no output', async () => {
+    const clock = new AttemptClock({ firstTokenMs: 300 }, 'm', undefined);
+    const expired = clock.expired;
+    vi.advanceTimersByTime(10);
+    clock.connected();
+    vi.advanceTimersByTime(290);
+    await expect(expired).rejects.toMatchObject({ details: { timeout: 'first_token' } });
+  });
+
+  it('fires the total timeout whatever the phase', () => {
+    const clock = new AttemptClock({ totalMs: 500, betweenTokensMs: 400 }, 'm', undefined);
+    clock.connected();
+    clock.firstOutput();
+    for (let i = 0; i < 4; i++) {
+      vi.advanceTimersByTime(120);
+      clock.activity();
+    }
+    vi.advanceTimersByTime(20);
+    expect(clock.error?.details).toMatchObject({ timeout: 'total' });
+  });
+
+  it('passes the caller abort through without calling it a timeout, and stops cleanly', () => {
+    const caller = new AbortController();
+    const clock = new AttemptClock({ totalMs: 100 }, 'm', caller.signal);
+    caller.abort(new Error('stop'));
+    expect(clock.signal.aborted).toBe(true);
+    expect(clock.error).toBeUndefined();
+
+    const other = new AttemptClock({ totalMs: 100 }, 'm', undefined);
+    let expired = 0;
+    other.onExpire(() => expired++);
+    other.stop();
+    vi.advanceTimersByTime(1000);
+    expect([other.error, expired, vi.getTimerCount()]).toEqual([undefined, 0, 0]);
+  });
+
+  it('knows when timeouts are set, and refuses bad ones with the option named', () => {
+    expect(hasTimeouts(undefined)).toBe(false);
+    expect(hasTimeouts({})).toBe(false);
+    expect(hasTimeouts({ totalMs: 1 })).toBe(true);
+    expect(() => checkTimeouts({ connectMs: 0 }, 'ModelEntry["m"].timeouts')).toThrow(
+      /ModelEntry\["m"\]\.timeouts\.connectMs must be a positive number of ms/,
+    );
+  });
+});
