@@ -120,6 +120,10 @@ describe('model canary (type: canary)', () => {
     for (let i = 0; i < 8; i++) expect((await harness.run('Chat', `after ${i}`)).status).toBe('succeeded');
     expect(calls('shaky-model')).toBe(shaky);
     expect(calls('good-model')).toBe(good + 8);
+    // The decision is a metric too (model canaries decide outside any run).
+    expect(await harness.metrics.metrics()).toMatch(
+      /forge_canary_decisions_total\{subject="model:chat",decision="rollback"\} 1/,
+    );
     await harness.stop();
 
     // A restart: a new harness reads the rollback from the state file.
@@ -296,6 +300,9 @@ describe('skill canary (canarySkill)', () => {
     const before = { ...v.counts };
     for (let i = 0; i < 4; i++) await run(harness, 1000 + i, events);
     expect(v.counts).toEqual({ stable: before.stable + 12, candidate: before.candidate });
+    expect(await harness.metrics.metrics()).toMatch(
+      /forge_canary_decisions_total\{subject="skill:lookup_order",decision="rollback"\} 1/,
+    );
     await harness.stop();
     controller.close();
 

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { watch as watchFs } from 'node:fs';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { didYouMean } from '../config/did-you-mean.ts';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -19,6 +19,7 @@ import {
   type MemoryPressureOptions,
 } from '../health/index.ts';
 import { ScaleSignal } from '../health/scale-signal.ts';
+import type { CanaryController } from '../learning/canary.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
 import { ModelRegistry, unknownModel } from '../models/registry.ts';
@@ -128,6 +129,9 @@ export class Harness {
   readonly #telemetryHandle: Telemetry;
   /** Whether more workers would help (latency spikes, queueing): for `/health`, metrics and autoscalers. */
   readonly scale: ScaleSignal;
+  /** Canary controllers of `type: canary` models, watched for decisions (metrics) and closed at stop. */
+  readonly #canaries = new Set<CanaryController>();
+  #canaryDecisions: Counter<'subject' | 'decision'> | undefined;
   #exporterStarted: Promise<void> | undefined;
   /** Probes every council memory (every 10 s once started); `health.check()` checks now. */
   readonly health = new HealthMonitor();
@@ -201,6 +205,18 @@ export class Harness {
     this.#telemetryHandle = installTelemetry(this);
     this.metrics = this.#telemetryHandle.metrics;
     this.ledger = this.#telemetryHandle.ledger;
+    this.#canaryDecisions = new Counter({
+      name: 'forge_canary_decisions_total',
+      help: 'Canary promotions and rollbacks (model and skill canaries, self-patches)',
+      labelNames: ['subject', 'decision'],
+      registers: [this.metrics.registry],
+    });
+    this.#watchCanaries(this.#registry);
+    this.#listeners.add((event) => {
+      if (event.type === 'canary-decision') {
+        this.#canaryDecisions?.inc({ subject: event.subject, decision: event.decision });
+      }
+    });
     this.scale = ScaleSignal.forHarness(this);
     const scale = this.scale;
     new Gauge({
@@ -266,6 +282,7 @@ export class Harness {
     const councils = config.councils.map((spec) => this.#councilFromSpec(spec));
     for (const council of councils) this.#checkStatic(council, { registry, source: config, councils });
     this.#registry = registry;
+    this.#watchCanaries(registry);
     this.#source = config;
     this.#deps = { ...this.#deps, registry };
     this.#councils.clear();
@@ -620,6 +637,7 @@ export class Harness {
     this.memoryPressure.stop();
     this.#telemetryHandle.close();
     this.scale.close();
+    for (const controller of this.#canaries) controller.close();
     if (this.#exporterStarted)
       await this.#exporterStarted.then(() => this.telemetry?.shutdown()).catch(() => {});
     // Closing the base memories is enough: an embedding wrapper closes what it wraps.
@@ -943,6 +961,17 @@ export class Harness {
   /** Replaces every known secret in `text` with `***` (for logs you write yourself). */
   redact(text: string): string {
     return this.#redactor.redact(text);
+  }
+
+  /** Counts the decisions of model canaries (they happen outside any run, so no run event carries them). */
+  #watchCanaries(registry: ModelRegistry): void {
+    for (const id of registry.ids()) {
+      if (registry.entry(id).type !== 'canary') continue;
+      const controller = registry.canaryController(id);
+      if (this.#canaries.has(controller)) continue;
+      this.#canaries.add(controller);
+      controller.onDecision((d) => this.#canaryDecisions?.inc({ subject: d.subject, decision: d.decision }));
+    }
   }
 
   /** Starts the OTLP exporter once; a failure to start is reported by start(), not by runs. */
