@@ -154,7 +154,7 @@ function listValues(values: readonly unknown[]): string {
 
 /** Secrets may reach these keys through `${VAR}`: never echo their values. */
 function isSecretPath(path: YamlPath): boolean {
-  return path.includes('api_key') || path.includes('headers');
+  return path.includes('api_key') || path.includes('api_keys') || path.includes('headers');
 }
 
 /** How a found value reads in a message: `"three"`, `1.5`, `an empty value`, `a list of 2 items`. */

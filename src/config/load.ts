@@ -7,7 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isScalar, LineCounter, parseDocument, type YAMLParseError } from 'yaml';
 import { HarnessError, type HarnessErrorCode, type SourceLocation } from '../errors.ts';
+import type { BreakerOptions } from '../gateway/breaker.ts';
 import { ensembleIssues, findEnsembleCycle } from '../gateway/ensemble.ts';
+import type { HedgeOptions } from '../gateway/hedge.ts';
+import type { ModelTimeouts } from '../gateway/timeouts.ts';
+import type { GatewayDefaults } from '../models/registry.ts';
 import type { CanarySpec, EnsembleSpec, ModelEntry } from '../models/types.ts';
 import type { SchedulerOptions } from '../runtime/scheduler/types.ts';
 import type { AgentSpec, CouncilSpec, TelemetrySpec } from '../runtime/spec.ts';
@@ -23,6 +27,7 @@ import {
   type ConfigFileYaml,
   type CouncilYaml,
   configFileSchema,
+  type GatewayYaml,
   type ModelEntryYaml,
   type SchedulerYaml,
   type SkillConfigYaml,
@@ -47,6 +52,12 @@ export interface HarnessConfig {
    * folder, or `false` (journal off); absent when the file has none.
    */
   journal?: string | false;
+  /**
+   * The top-level `gateway:` map, camelCase: defaults of every model entry's timeouts, breaker and
+   * hedge. They are already merged into `models` (an entry's own settings win, field by field);
+   * absent when the file has none.
+   */
+  gateway?: GatewayDefaults;
 }
 
 /** A validated config file and a way back to its source. */
@@ -596,13 +607,75 @@ function toEnsembleSpec(ensemble: NonNullable<ModelEntryYaml['ensemble']>): Ense
   });
 }
 
-function toModelEntry(model: ModelEntryYaml, baseDir?: string): ModelEntry {
+/** `timeouts:` in camelCase. */
+function toTimeouts(timeouts: NonNullable<ModelEntryYaml['timeouts']>): ModelTimeouts {
+  return compact({
+    connectMs: timeouts.connect_ms,
+    firstTokenMs: timeouts.first_token_ms,
+    betweenTokensMs: timeouts.between_tokens_ms,
+    totalMs: timeouts.total_ms,
+  });
+}
+
+/** `breaker:` in camelCase. */
+function toBreaker(breaker: NonNullable<ModelEntryYaml['breaker']>): Partial<BreakerOptions> {
+  return compact({
+    enabled: breaker.enabled,
+    consecutiveFailures: breaker.consecutive_failures,
+    errorRate: breaker.error_rate,
+    minCalls: breaker.min_calls,
+    sampleMs: breaker.sample_ms,
+    halfOpenAfterMs: breaker.half_open_after_ms,
+  });
+}
+
+/** `hedge:` in camelCase. */
+function toHedge(hedge: NonNullable<ModelEntryYaml['hedge']>): HedgeOptions {
+  return compact({ afterMs: hedge.after_ms, after: hedge.after, max: hedge.max });
+}
+
+/** The top-level `gateway:` map in camelCase. */
+function toGatewayDefaults(gateway: GatewayYaml): GatewayDefaults {
+  return compact({
+    timeouts: gateway.timeouts === undefined ? undefined : toTimeouts(gateway.timeouts),
+    breaker: gateway.breaker === undefined ? undefined : toBreaker(gateway.breaker),
+    hedge: gateway.hedge === undefined ? undefined : toHedge(gateway.hedge),
+  });
+}
+
+/**
+ * A provider entry's timeouts, breaker and hedge with the `gateway:` defaults under them (field
+ * by field for timeouts and breaker; a hedge is taken whole). Ensembles and canaries only get
+ * their own: their members' settings already apply to each member call.
+ */
+function gatewaySettings(
+  model: ModelEntryYaml,
+  defaults: GatewayDefaults | undefined,
+): Pick<ModelEntry, 'timeouts' | 'breaker' | 'hedge'> {
+  const own = {
+    timeouts: model.timeouts === undefined ? undefined : toTimeouts(model.timeouts),
+    breaker: model.breaker === undefined ? undefined : toBreaker(model.breaker),
+    hedge: model.hedge === undefined ? undefined : toHedge(model.hedge),
+  };
+  if (defaults === undefined || model.type === 'ensemble' || model.type === 'canary') return compact(own);
+  const merged = <T extends object>(base: T | undefined, mine: T | undefined) =>
+    base === undefined && mine === undefined ? undefined : { ...base, ...mine };
+  return compact({
+    timeouts: merged(defaults.timeouts, own.timeouts),
+    breaker: merged(defaults.breaker, own.breaker),
+    hedge: own.hedge ?? defaults.hedge,
+  });
+}
+
+function toModelEntry(model: ModelEntryYaml, baseDir?: string, defaults?: GatewayDefaults): ModelEntry {
+  const keys = model.api_keys ?? (Array.isArray(model.api_key) ? model.api_key : undefined);
   return compact({
     id: model.id,
     type: model.type,
     model: model.model,
     api: model.api,
-    apiKey: model.api_key,
+    apiKey: typeof model.api_key === 'string' ? model.api_key : undefined,
+    apiKeys: keys === undefined ? undefined : [...keys],
     endpoint: model.endpoint,
     path: model.path,
     // Header names are sent as written: no case mapping inside `headers`.
@@ -625,6 +698,7 @@ function toModelEntry(model: ModelEntryYaml, baseDir?: string): ModelEntry {
           }),
     ensemble: model.ensemble === undefined ? undefined : toEnsembleSpec(model.ensemble),
     canary: model.canary === undefined ? undefined : toCanarySpec(model.canary, baseDir),
+    ...gatewaySettings(model, defaults),
   });
 }
 
@@ -861,7 +935,10 @@ export function toHarnessConfig(file: ConfigFileYaml, baseDir?: string): Harness
   return compact({
     scheduler: file.scheduler === undefined ? undefined : toSchedulerOptions(file.scheduler),
     skills: file.skills?.map((entry) => toSkillConfig(entry, baseDir)),
-    models: (file.models ?? []).map((model) => toModelEntry(model, baseDir)),
+    models: (file.models ?? []).map((model) =>
+      toModelEntry(model, baseDir, file.gateway === undefined ? undefined : toGatewayDefaults(file.gateway)),
+    ),
+    gateway: file.gateway === undefined ? undefined : toGatewayDefaults(file.gateway),
     councils: (file.councils ?? []).map(toCouncilSpec),
     journal: file.journal === undefined ? undefined : toJournalUrl(file.journal, baseDir),
     telemetry:

@@ -47,6 +47,76 @@ export const rateLimitsSchema = z.strictObject({
     .describe('Calls in flight at most; adaptive concurrency backs off below it on 429s (default 64).'),
 });
 
+/** `timeouts:` of a model entry (or of `gateway:`), ms; a timeout left out does not apply. */
+export const timeoutsSchema = z.strictObject({
+  connect_ms: z.int().positive().optional().describe('Until the response headers arrive.'),
+  first_token_ms: z
+    .int()
+    .positive()
+    .optional()
+    .describe('Until the first output of a stream, counted from the start of the attempt.'),
+  between_tokens_ms: z
+    .int()
+    .positive()
+    .optional()
+    .describe('Longest gap between two parts of a stream once output has begun (a stall).'),
+  total_ms: z.int().positive().optional().describe('The whole attempt, start to end of the answer.'),
+});
+
+/** `breaker:` of a model entry (or of `gateway:`): when its circuit breaker opens and for how long. */
+export const breakerSchema = z.strictObject({
+  enabled: z.boolean().optional().describe('false: this breaker never opens (default true).'),
+  consecutive_failures: z
+    .int()
+    .nonnegative()
+    .optional()
+    .describe(
+      'Failures in a row (5xx, overload, timeout, network, 429, slow) that open it (default 5; 0 = off).',
+    ),
+  error_rate: z
+    .number()
+    .min(0)
+    .lt(1)
+    .optional()
+    .describe('Share of failed calls within sample_ms that opens it (default 0.5; 0 = off).'),
+  min_calls: z
+    .int()
+    .positive()
+    .optional()
+    .describe('Calls within sample_ms before the error rate counts (default 20).'),
+  sample_ms: z.int().min(100).optional().describe('Length of the error-rate window (default 10000).'),
+  half_open_after_ms: z
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('How long it stays open before one probe call may go (default 5000).'),
+});
+
+/** `hedge:` of a model entry (or of `gateway:`): also ask the next model of the chain when this one is slow to start. */
+export const hedgeSchema = z
+  .strictObject({
+    after_ms: z
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Hedge after this many ms without a first token (with after: p95: until the p95 is known).'),
+    after: z
+      .literal('p95')
+      .optional()
+      .describe("p95: after this model's 95th percentile time to first token over its recent calls."),
+    max: z.int().positive().optional().describe('Hedged attempts one call may add (default 1).'),
+  })
+  .refine((hedge) => hedge.after_ms !== undefined || hedge.after !== undefined, {
+    message: 'a hedge needs after_ms or after: p95',
+  });
+
+/** The top-level `gateway:` map: defaults of every provider model entry (an entry's own keys win). */
+export const gatewaySchema = z.strictObject({
+  timeouts: timeoutsSchema.optional().describe('Timeouts of every model that sets none of its own.'),
+  breaker: breakerSchema.optional().describe('Circuit breaker options of every model.'),
+  hedge: hedgeSchema.optional().describe('Hedging for every model that sets none of its own.'),
+});
+
 /** `ensemble:` of a `type: ensemble` model: the members and how they vote (docs/models.md#ensembles). */
 export const ensembleSchema = z.strictObject({
   members: z
@@ -161,7 +231,7 @@ export const canarySchema = z
   });
 
 /** Keys that configure a provider, meaningless on an ensemble (its members have their own). */
-const providerKeys = ['model', 'api', 'api_key', 'endpoint', 'headers', 'dimensions'] as const;
+const providerKeys = ['model', 'api', 'api_key', 'api_keys', 'endpoint', 'headers', 'dimensions'] as const;
 
 export const modelEntrySchema = z
   .strictObject({
@@ -176,7 +246,17 @@ export const modelEntrySchema = z
       .enum(['chat', 'responses'])
       .optional()
       .describe('OpenAI only: chat completions or the responses API (default responses).'),
-    api_key: credentialRefSchema.optional(),
+    api_key: z
+      .union([credentialRefSchema, z.array(credentialRefSchema).min(1)])
+      .optional()
+      .describe('A secret reference (env:, file:, cmd:), or a list of them: a key pool used in order.'),
+    api_keys: z
+      .array(credentialRefSchema)
+      .min(1)
+      .optional()
+      .describe(
+        'A key pool: secret references used in order; a key the provider keeps refusing (401/403) is skipped for the next.',
+      ),
     // Without the protocol rule `localhost:11434` passes as a URL whose scheme is "localhost:".
     endpoint: z
       .url({ protocol: /^https?$/ })
@@ -203,6 +283,13 @@ export const modelEntrySchema = z
     rate_limits: rateLimitsSchema
       .optional()
       .describe('Requests and tokens per minute and concurrency the scheduler keeps this model within.'),
+    timeouts: timeoutsSchema
+      .optional()
+      .describe('Connect, first-token, between-token and total timeouts, ms.'),
+    breaker: breakerSchema.optional().describe("When this model's circuit breaker opens and for how long."),
+    hedge: hedgeSchema
+      .optional()
+      .describe('Also send a call to the next model of the chain when this one has no first token in time.'),
     ensemble: ensembleSchema
       .optional()
       .describe('type ensemble only (required there): the member models and how they vote.'),
@@ -224,6 +311,13 @@ export const modelEntrySchema = z
         code: 'custom',
         path: ['endpoint'],
         message: 'an openai-compatible model needs `endpoint`',
+      });
+    }
+    if (entry.api_key !== undefined && entry.api_keys !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api_keys'],
+        message: 'set `api_key` or `api_keys`, not both (a list under api_key is a key pool too)',
       });
     }
     if (entry.path !== undefined && entry.type !== 'local') {
@@ -619,6 +713,9 @@ export const configFileSchema = z.strictObject({
   councils: z.array(councilSchema).optional(),
   telemetry: telemetrySchema.optional(),
   scheduler: schedulerSchema.optional().describe('Run admission, priorities and shared rate limits.'),
+  gateway: gatewaySchema
+    .optional()
+    .describe("Defaults of every model entry: timeouts, circuit breaker and hedging (an entry's own win)."),
   skills: z
     .array(skillConfigSchema)
     .optional()
@@ -637,4 +734,5 @@ export type AgentYaml = z.infer<typeof agentSchema>;
 export type CouncilYaml = z.infer<typeof councilSchema>;
 export type ConfigFileYaml = z.infer<typeof configFileSchema>;
 export type SchedulerYaml = z.infer<typeof schedulerSchema>;
+export type GatewayYaml = z.infer<typeof gatewaySchema>;
 export type SkillConfigYaml = z.infer<typeof skillConfigSchema>;
