@@ -11,6 +11,20 @@ export {
   type HarnessErrorOptions,
   type SourceLocation,
 } from './errors.ts';
+export {
+  BreakerBoard,
+  type BreakerBoardOptions,
+  type BreakerBoardState,
+  type BreakerChange,
+  type BreakerListener,
+  type BreakerOptions,
+  type BreakerScope,
+  type BreakerStateName,
+  type BreakerStatus,
+  type CircuitJSON,
+  defaultBreakerOptions,
+  defaultProviderBreakerOptions,
+} from './gateway/breaker.ts';
 export { classifyFailure, type Failure, type FailureKind } from './gateway/classify.ts';
 export {
   createEnsembleModel,
@@ -23,8 +37,25 @@ export {
   ensembleIssues,
   findEnsembleCycle,
 } from './gateway/ensemble.ts';
-export { defaultRetryPolicy, type RetryPolicy } from './gateway/gateway-model.ts';
+export {
+  breakerOpenReason,
+  createGatewayModel,
+  defaultRetryPolicy,
+  type FlushMode,
+  type GatewayModel,
+  type GatewayModelOptions,
+  type RetryPolicy,
+} from './gateway/gateway-model.ts';
+export { type HedgeOptions, LatencyTracker, minLatencySamples } from './gateway/hedge.ts';
 export type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from './gateway/limiter.ts';
+export {
+  createSecretStore,
+  describeRef,
+  type KeyStatus,
+  type SecretStore,
+  type SecretStoreOptions,
+} from './gateway/secrets.ts';
+export type { ModelTimeouts, TimeoutPhase } from './gateway/timeouts.ts';
 export {
   type BreakerState,
   type ConsistencyCheck,
@@ -117,7 +148,13 @@ export {
 export type { MemoryMessage, MemoryNamespace, MemoryStore, RecallHit } from './memory/index.ts';
 export { knownMemorySchemes, Memory, openMemoryStore, registerMemoryScheme } from './memory/index.ts';
 export { type ProviderContext, type ProviderType, registerProviderType } from './models/providers.ts';
-export { costUsd, ModelRegistry, type ResolvedModel } from './models/registry.ts';
+export {
+  costUsd,
+  type GatewayDefaults,
+  ModelRegistry,
+  type ModelRegistryOptions,
+  type ResolvedModel,
+} from './models/registry.ts';
 export { createSimulatedModel, type SimulatedModelOptions } from './models/simulated.ts';
 export { createSimulatedEmbeddingModel, simulatedEmbedding } from './models/simulated-embeddings.ts';
 export type {

@@ -129,6 +129,7 @@ describe('Circuit', () => {
         state: 'open',
         since: new Date(now()).toISOString(),
         reason: expect.stringContaining('HTTP 500'),
+        probeInMs: defaultBreakerOptions.halfOpenAfterMs,
         consecutiveFailures: 1,
       },
     ]);

@@ -83,6 +83,8 @@ export interface BreakerStatus {
   since: string;
   /** The failure that opened it (open and half-open only). */
   reason?: string;
+  /** Open only: ms until the next call may go as the half-open probe (0: the next call probes). */
+  probeInMs?: number;
   /** Breaker-worthy failures in a row so far. */
   consecutiveFailures: number;
 }
@@ -269,6 +271,7 @@ export class Circuit {
       state: this.state,
       since: new Date(this.#since).toISOString(),
       ...(this.#state === CircuitState.Closed ? {} : { reason: this.#reason }),
+      ...(this.#state === CircuitState.Open ? { probeInMs: this.retryAfterMs() } : {}),
       consecutiveFailures: typeof consecutive === 'number' ? consecutive : 0,
     };
   }

@@ -19,6 +19,7 @@ import {
   defaultCommandTimeoutMs,
   type Redactor,
   resolveCredential,
+  splitCommand,
 } from '../models/credentials.ts';
 import type { Circuit } from './breaker.ts';
 
@@ -120,7 +121,12 @@ export function createSecretStore(options: SecretStoreOptions = {}): SecretStore
 /** A reference as errors and statuses show it: `cmd:` shows its program only. */
 export function describeRef(ref: string): string {
   if (!ref.startsWith('cmd:')) return ref.startsWith('env:') || ref.startsWith('file:') ? ref : 'literal key';
-  const program = ref.slice(4).trim().split(/\s+/)[0] ?? '';
+  let program: string;
+  try {
+    program = splitCommand(ref.slice(4))[0] ?? '';
+  } catch {
+    program = ref.slice(4).trim().split(/\s+/)[0] ?? '';
+  }
   return `cmd:${program}`;
 }
 
