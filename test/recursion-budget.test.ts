@@ -533,3 +533,62 @@ describe('resume checks', () => {
     journal.close();
   });
 });
+
+describe('non-streaming turns (RunOptions.stream: false)', () => {
+  const lookup = new Skill({
+    name: 'Lookup',
+    description: 'looks an order up',
+    input: z.object({ orderId: z.string().regex(/^\d+$/) }),
+    run: ({ orderId }) => `order ${orderId}: shipped`,
+  });
+  const steps = (): ScriptStep[] => [
+    { toolCalls: [{ toolName: 'Lookup', input: { orderId: 'x' } }] },
+    { toolCalls: [{ toolName: 'Lookup', input: { orderId: '7' } }] },
+    { toolCalls: [{ toolName: 'spawn_agent', input: { agent: 'Helper', input: 'say hi' } }] },
+    { text: 'Order 7 shipped.' },
+  ];
+  const build = (id: string) =>
+    new Harness({
+      journal: false,
+      memory: 'memory://',
+      skills: [lookup],
+      models: models({ [id]: steps(), [`${id}-helper`]: [{ text: 'hi' }] }),
+      councils: [
+        new Council({
+          name: 'S',
+          agents: [
+            new Agent({ name: 'A', model: id, skills: ['Lookup'], subagents: ['Helper'] }),
+            new Agent({ name: 'Helper', model: `${id}-helper` }),
+          ],
+        }),
+      ],
+    });
+
+  it('emit the same events as streaming ones, without token deltas, with the same result', async () => {
+    const streamed: RunEvent[] = [];
+    const a = build('s1');
+    const r1 = await a.run('S', 'where is 7?', { onEvent: (e) => streamed.push(e) });
+    const plain: RunEvent[] = [];
+    const b = build('s2');
+    const r2 = await b.run('S', 'where is 7?', { onEvent: (e) => plain.push(e), stream: false });
+    // Helper's script has one answer: used as a sub-agent; its own pipeline step then fails the same way in both.
+    expect(r2.status).toBe(r1.status);
+    expect(r2.agents.map((x) => x.output)).toEqual(r1.agents.map((x) => x.output));
+    const types = (events: RunEvent[]) =>
+      events.filter((e) => e.type !== 'token-delta').map((e) => `${e.path.join('/')}:${e.type}`);
+    // The same events; the order within a step differs: a stream's model call finishes after the
+    // tools it asked for ran (its finish part comes last), a plain call finishes before them. A
+    // call refused before any output has a step-start only when not streaming.
+    const same = (events: RunEvent[]) =>
+      types(events)
+        .filter((t) => !t.endsWith(':step-start'))
+        .sort();
+    expect(same(plain)).toEqual(same(streamed));
+    const order = types(plain);
+    expect(order.indexOf('S/A:tool-call-start')).toBeGreaterThan(order.indexOf('S/A:model-call-finish'));
+    expect(plain.some((e) => e.type === 'token-delta')).toBe(false);
+    expect(plain.filter((e) => e.type === 'tool-call-error')).toHaveLength(1);
+    await a.stop();
+    await b.stop();
+  });
+});

@@ -2,7 +2,7 @@
  * One agent turn: load the agent's thread from memory, run the model/tool loop through the
  * gateway (streaming, so token deltas reach the events), save the exchange, report usage.
  */
-import { isStepCount, type ModelMessage, streamText, type ToolSet, tool } from 'ai';
+import { generateText, isStepCount, type ModelMessage, streamText, type ToolSet, tool } from 'ai';
 import { z } from 'zod';
 import { HarnessError, toHarnessError } from '../errors.ts';
 import { createGatewayModel, type RetryPolicy } from '../gateway/gateway-model.ts';
@@ -66,6 +66,11 @@ export interface AgentTurn {
   budget: Budget;
   /** The run's output so far, for a limit's partial output. */
   partialOutput: () => string;
+  /**
+   * Stream the model's answer (token-delta events as they come; default) or, when `false`, use
+   * one non-streaming call per step: less work when nobody reads the tokens.
+   */
+  stream?: boolean;
   /** Runs a sub-agent for this turn (skill context `spawn` and the `spawn_agent` tool). */
   spawn: (request: SpawnRequest, toolCallId: string) => Promise<SubAgentResult>;
 }
@@ -121,7 +126,8 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         path,
         charge,
         redactor: turn.redactor,
-        deferEvents: true,
+        // A stream is read ahead of its consumer: its events wait for their place (see flush).
+        deferEvents: turn.stream !== false,
         ...(turn.retry === undefined ? {} : { retry: turn.retry }),
         ...(turn.limiter === undefined ? {} : { limiter: turn.limiter }),
       }),
@@ -152,9 +158,41 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     const counts = { toolErrors: 0, invalid: 0 };
     const tools = toolsFor(turn, councilNs, deps, reported, skillAbort, counts);
 
-    let failure: unknown;
     let step = 0;
-    const result = streamText({
+    let stepText = '';
+    let agreement: number | undefined;
+    /** A tool call whose input failed the skill's schema (it never reached execute()). */
+    const invalidToolCall = (part: { toolCallId: string; toolName: string; error: unknown }) => {
+      if (reported.has(part.toolCallId)) return;
+      reported.add(part.toolCallId);
+      // The AI SDK hands the validation message back to the model; we report it and bound it.
+      counts.toolErrors++;
+      if (++counts.invalid > maxInvalidToolCalls && !skillAbort.error) {
+        skillAbort.error = new HarnessError(
+          'skill_input_invalid',
+          `agent "${agent.name}" sent ${counts.invalid} tool calls whose arguments failed the skill's schema (last: ${part.toolName}: ${errorText(part.error)})`,
+          {
+            hint: 'describe the skill input better (field descriptions), or use a model that follows tool schemas',
+            details: { tool: part.toolName, invalidCalls: counts.invalid, limit: maxInvalidToolCalls },
+          },
+        );
+        stopTurn.abort(skillAbort.error);
+      }
+      log.emit(path, {
+        type: 'tool-call-error',
+        tool: part.toolName,
+        toolCallId: part.toolCallId,
+        error: eventError(new HarnessError('skill_input_invalid', errorText(part.error))),
+        durationMs: 0,
+      });
+    };
+    const stepFinished = (finishReason: string, text: string, metadata: unknown) => {
+      // An ensemble model reports how much its members agreed: a confidence for trigger_on.
+      const agreed = (metadata as { forge?: { agreement?: unknown } } | undefined)?.forge?.agreement;
+      if (typeof agreed === 'number') agreement = agreed;
+      log.emit(path, { type: 'step-finish', step, finishReason, text });
+    };
+    const settings = {
       model: gateway,
       messages,
       maxRetries: 0,
@@ -164,56 +202,63 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       ...(agent.maxTokens === undefined ? {} : { maxOutputTokens: agent.maxTokens }),
       ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
       ...(Object.keys(tools).length ? { tools } : {}),
-      onError: ({ error }) => {
-        failure = error;
-      },
-    });
-    let stepText = '';
-    let agreement: number | undefined;
-    for await (const part of result.fullStream) {
-      // Model-call events wait for their place among the step and token events (see deferEvents):
-      // a call starts after its step-start and finishes before its step-finish.
-      if (part.type === 'finish-step') gateway.flush('call-finish');
-      else if (part.type === 'error') gateway.flush('all');
-      else if (part.type !== 'start' && part.type !== 'start-step') gateway.flush('call-start');
-      if (part.type === 'start-step') {
-        step++;
-        stepText = '';
-        log.emit(path, { type: 'step-start', step });
-        gateway.flush('call-start');
-      } else if (part.type === 'text-delta') {
-        stepText += part.text;
-        partial += part.text;
-        log.emit(path, { type: 'token-delta', delta: part.text });
-      } else if (part.type === 'finish-step') {
-        // An ensemble model reports how much its members agreed: a confidence for trigger_on.
-        const agreed = (part.providerMetadata?.forge as { agreement?: unknown } | undefined)?.agreement;
-        if (typeof agreed === 'number') agreement = agreed;
-        log.emit(path, { type: 'step-finish', step, finishReason: part.finishReason, text: stepText });
-      } else if (part.type === 'tool-error' && !reported.has(part.toolCallId)) {
-        // Input the model sent that failed the skill's schema never reaches execute(); the
-        // AI SDK hands the validation message back to the model, and we report it here.
-        counts.toolErrors++;
-        if (++counts.invalid > maxInvalidToolCalls && !skillAbort.error) {
-          skillAbort.error = new HarnessError(
-            'skill_input_invalid',
-            `agent "${agent.name}" sent ${counts.invalid} tool calls whose arguments failed the skill's schema (last: ${part.toolName}: ${errorText(part.error)})`,
-            {
-              hint: 'describe the skill input better (field descriptions), or use a model that follows tool schemas',
-              details: { tool: part.toolName, invalidCalls: counts.invalid, limit: maxInvalidToolCalls },
-            },
-          );
-          stopTurn.abort(skillAbort.error);
-        }
-        log.emit(path, {
-          type: 'tool-call-error',
-          tool: part.toolName,
-          toolCallId: part.toolCallId,
-          error: eventError(new HarnessError('skill_input_invalid', errorText(part.error))),
-          durationMs: 0,
+    };
+
+    let failure: unknown;
+    let text = '';
+    let finishReason = '';
+    if (turn.stream === false) {
+      // Nobody reads token deltas: one generateText loop, without the stream machinery.
+      try {
+        const result = await generateText({
+          ...settings,
+          onStepStart: () => {
+            step++;
+            log.emit(path, { type: 'step-start', step });
+          },
+          onStepFinish: (s) => {
+            for (const part of s.content) if (part.type === 'tool-error') invalidToolCall(part);
+            stepFinished(s.finishReason, s.text, s.providerMetadata);
+          },
         });
-      } else if (part.type === 'error') {
-        failure = part.error;
+        text = result.text;
+        finishReason = result.finishReason;
+      } catch (error) {
+        if (!skillAbort.error) failure = error;
+      }
+    } else {
+      const result = streamText({
+        ...settings,
+        onError: ({ error }) => {
+          failure = error;
+        },
+      });
+      for await (const part of result.fullStream) {
+        // Model-call events wait for their place among the step and token events (see deferEvents):
+        // a call starts after its step-start and finishes before its step-finish.
+        if (part.type === 'finish-step') gateway.flush('call-finish');
+        else if (part.type === 'error') gateway.flush('all');
+        else if (part.type !== 'start' && part.type !== 'start-step') gateway.flush('call-start');
+        if (part.type === 'start-step') {
+          step++;
+          stepText = '';
+          log.emit(path, { type: 'step-start', step });
+          gateway.flush('call-start');
+        } else if (part.type === 'text-delta') {
+          stepText += part.text;
+          partial += part.text;
+          log.emit(path, { type: 'token-delta', delta: part.text });
+        } else if (part.type === 'finish-step') {
+          stepFinished(part.finishReason, stepText, part.providerMetadata);
+        } else if (part.type === 'tool-error') {
+          invalidToolCall(part);
+        } else if (part.type === 'error') {
+          failure = part.error;
+        }
+      }
+      if (failure === undefined && !skillAbort.error && !signal.aborted) {
+        text = await result.text;
+        finishReason = await result.finishReason;
       }
     }
     gateway.flush('all');
@@ -224,9 +269,8 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       throw error;
     }
     signal.throwIfAborted();
-    const output = (await result.text).trim();
+    const output = text.trim();
     const maxSteps = agent.maxSteps ?? 5;
-    const finishReason = await result.finishReason;
     if (finishReason === 'length') {
       throw new HarnessError(
         'limit_exceeded',

@@ -59,6 +59,8 @@ export interface RunScope {
   outcomes: AgentOutcome[];
   /** The latest finished agent output, for a limit's partial output. */
   lastOutput: string;
+  /** Stream model answers (token-delta events), or one non-streaming call per step. */
+  stream: boolean;
 }
 
 /** Where a step sits in the run tree. */
@@ -337,6 +339,7 @@ async function turn(
     ...(scope.retry === undefined ? {} : { retry: scope.retry }),
     ...(scope.limiter === undefined ? {} : { limiter: scope.limiter }),
     partialOutput: () => scope.lastOutput,
+    stream: scope.stream,
     spawn: (request, toolCallId) =>
       spawn(scope, request, toolCallId, { ...place, key, ancestors: [...place.ancestors, self] }),
   });

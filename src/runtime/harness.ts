@@ -113,6 +113,12 @@ export interface RunOptions {
   priority?: Priority;
   /** Limits of this run, tightening the council's (tokens, costUsd, wallTimeMs, modelCalls, depth). */
   limits?: RunLimits;
+  /**
+   * Stream model answers as `token-delta` events (default `true`). `false` makes one
+   * non-streaming call per model step: the same events otherwise, less work per step — for
+   * batch runs nobody watches token by token.
+   */
+  stream?: boolean;
   /** Called for every event as it happens. */
   onEvent?: (event: RunEvent) => void;
   tenant?: string;
@@ -884,6 +890,7 @@ export class Harness {
               ),
             outcomes,
             lastOutput: '',
+            stream: options.stream !== false,
           };
           const result = await executeCouncil(scope, council, input, [name]);
           signal.throwIfAborted();
