@@ -135,6 +135,27 @@ describe('Circuit', () => {
     ]);
   });
 
+  it("gives a provider breaker the first model's options with twice its thresholds, unless set", () => {
+    const board = new BreakerBoard();
+    const provider = board.get('provider', 'openai x', {
+      consecutiveFailures: 2,
+      errorRate: 0,
+      halfOpenAfterMs: 100,
+    });
+    // A second model of the provider does not change it.
+    board.get('provider', 'openai x', { consecutiveFailures: 50 });
+    for (let i = 0; i < 3; i++) provider.failure(false, 'HTTP 500', now());
+    expect(provider.state).toBe('closed');
+    provider.failure(false, 'HTTP 500', now());
+    expect(provider.state).toBe('open');
+    vi.advanceTimersByTime(100);
+    expect(provider.admit(now())).toBe('probe');
+
+    const fixed = new BreakerBoard({ provider: { consecutiveFailures: 1 } });
+    fixed.get('provider', 'p', { consecutiveFailures: 9 }).failure(false, 'x', now());
+    expect(fixed.get('provider', 'p').state).toBe('open');
+  });
+
   it('refuses bad options with the option named', () => {
     expect(() => new BreakerBoard({ defaults: { errorRate: 1.5 } })).toThrow(/breaker defaults\.errorRate/);
     const board = new BreakerBoard();

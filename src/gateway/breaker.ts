@@ -53,14 +53,16 @@ export const defaultBreakerOptions: BreakerOptions = {
 };
 
 /**
- * Provider breakers see the failures of every model of one endpoint: twice the consecutive
- * failures and calls of a model breaker, so one sick model does not take its healthy siblings down.
+ * A provider breaker's options from a model's: the same cooldown and window, twice the
+ * consecutive failures and calls, because it sees the failures of every model of one endpoint and
+ * one sick model must not take its healthy siblings down.
  */
-export const defaultProviderBreakerOptions: BreakerOptions = {
-  ...defaultBreakerOptions,
-  consecutiveFailures: 10,
-  minCalls: 40,
-};
+export function providerBreakerOptions(model: BreakerOptions): BreakerOptions {
+  return { ...model, consecutiveFailures: model.consecutiveFailures * 2, minCalls: model.minCalls * 2 };
+}
+
+/** Provider breakers unless configured otherwise: {@link providerBreakerOptions} of the defaults (10 in a row, 40 calls). */
+export const defaultProviderBreakerOptions: BreakerOptions = providerBreakerOptions(defaultBreakerOptions);
 
 /** A state change, as the gateway reports it in `breaker-*` events. */
 export interface BreakerChange {
@@ -299,7 +301,10 @@ export interface BreakerBoardState {
 export interface BreakerBoardOptions {
   /** Model and key breakers (a model entry's `breaker` overrides them per model). */
   defaults?: Partial<BreakerOptions>;
-  /** Provider breakers (default {@link defaultProviderBreakerOptions}). */
+  /**
+   * Provider breakers, the same for every provider. Default: each provider breaker takes the
+   * options of the first model entry that uses it, through {@link providerBreakerOptions}.
+   */
   provider?: Partial<BreakerOptions>;
   /** State saved with `toJSON()`, e.g. before a restart. */
   initialState?: BreakerBoardState;
@@ -317,7 +322,8 @@ export class BreakerBoard {
   };
   readonly #listeners = new Set<BreakerListener>();
   readonly #defaults: BreakerOptions;
-  readonly #provider: BreakerOptions;
+  /** Explicit provider options (every provider breaker), if given. */
+  readonly #provider: BreakerOptions | undefined;
   readonly #initial: BreakerBoardState | undefined;
   /** Options objects already merged and checked, by the partial they came from. */
   readonly #merged = new WeakMap<Partial<BreakerOptions>, BreakerOptions>();
@@ -325,8 +331,10 @@ export class BreakerBoard {
   constructor(options: BreakerBoardOptions = {}) {
     this.#defaults = { ...defaultBreakerOptions, ...options.defaults };
     checkBreakerOptions(this.#defaults, 'breaker defaults');
-    this.#provider = { ...defaultProviderBreakerOptions, ...options.provider };
-    checkBreakerOptions(this.#provider, 'provider breaker defaults');
+    if (options.provider) {
+      this.#provider = { ...providerBreakerOptions(this.#defaults), ...options.provider };
+      checkBreakerOptions(this.#provider, 'provider breaker options');
+    }
     this.#initial = options.initialState;
   }
 
@@ -336,12 +344,15 @@ export class BreakerBoard {
   }
 
   /**
-   * The breaker of `scope`/`key`, created on first use with `options` over the defaults (for
-   * model and key scopes); later calls with other options reconfigure it.
+   * The breaker of `scope`/`key`, created on first use with `options` (a model entry's `breaker`)
+   * over the defaults; later calls with other options reconfigure a model or key breaker. A
+   * provider breaker keeps the options of the first model that asked for it (see
+   * {@link providerBreakerOptions}).
    */
   get(scope: BreakerScope, key: string, options?: Partial<BreakerOptions>): Circuit {
     const map = this.#circuits[scope];
     const found = map.get(key);
+    if (found && scope === 'provider') return found;
     const resolved = this.#resolve(scope, options, key);
     if (found) {
       found.configure(resolved);
@@ -367,15 +378,14 @@ export class BreakerBoard {
   }
 
   #resolve(scope: BreakerScope, options: Partial<BreakerOptions> | undefined, key: string): BreakerOptions {
-    const base = scope === 'provider' ? this.#provider : this.#defaults;
-    if (options === undefined || scope === 'provider') return base;
-    let merged = this.#merged.get(options);
+    if (scope === 'provider' && this.#provider) return this.#provider;
+    let merged = options === undefined ? this.#defaults : this.#merged.get(options);
     if (!merged) {
-      merged = { ...base, ...options };
+      merged = { ...this.#defaults, ...options };
       checkBreakerOptions(merged, `ModelEntry[${JSON.stringify(key)}].breaker`);
-      this.#merged.set(options, merged);
+      this.#merged.set(options as Partial<BreakerOptions>, merged);
     }
-    return merged;
+    return scope === 'provider' ? providerBreakerOptions(merged) : merged;
   }
 
   /** Hears every state change; returns an unsubscribe function. */

@@ -250,7 +250,8 @@ export class ModelRegistry {
     const plan: ModelPlan = {
       entry,
       providerKey,
-      provider: providerKey === undefined ? undefined : this.breakers.get('provider', providerKey),
+      provider:
+        providerKey === undefined ? undefined : this.breakers.get('provider', providerKey, breakerOptions),
       model: this.breakers.get('model', id, breakerOptions),
       timeouts: hasTimeouts(timeouts) ? timeouts : undefined,
       hedge: entry.hedge ?? (composite ? undefined : defaults?.hedge),
