@@ -206,7 +206,7 @@ describe('parseConfig never fails with anything but a config HarnessError', () =
   it('on YAML-like token soup', () => {
     fc.assert(
       fc.property(yamlish, env, (text, vars) => checkOutcome(text, vars)),
-      { seed: 20240612, numRuns: 3000 },
+      { seed: 20240612, numRuns: 1500 },
     );
   });
 
@@ -222,7 +222,7 @@ describe('parseConfig never fails with anything but a config HarnessError', () =
           checkOutcome(cut === undefined ? text : text.slice(0, cut % (text.length + 1)), vars);
         },
       ),
-      { seed: 20240613, numRuns: 3000 },
+      { seed: 20240613, numRuns: 1500 },
     );
   });
 
@@ -233,7 +233,7 @@ describe('parseConfig never fails with anything but a config HarnessError', () =
         checkOutcome(fixture.slice(0, cut), vars);
         checkOutcome(lines.filter((_, i) => i !== drop).join('\n'), vars);
       }),
-      { seed: 20240614, numRuns: 2000 },
+      { seed: 20240614, numRuns: 1000 },
     );
   });
 });
