@@ -189,14 +189,23 @@ Prints "ok" and a summary, or one located error with a hint. Keys are not needed
     const summary = {
       file,
       models: config.models.length,
-      councils: config.councils.map((c) => ({ name: c.name, agents: c.agents.map((a) => a.name) })),
+      councils: config.councils.map((c) => ({
+        name: c.name,
+        strategy: c.strategy ?? 'pipeline',
+        agents: c.agents.map((a) => a.name),
+      })),
       credentials: credentialStatus(config, io.env),
     };
     if (values.json) {
       io.stdout(`${JSON.stringify({ ok: true, ...summary })}\n`);
     } else {
       io.stdout(`ok: ${file}: ${summary.models} models, ${summary.councils.length} councils\n`);
-      for (const c of summary.councils) io.stdout(`  council ${c.name}: ${c.agents.join(' → ')}\n`);
+      for (const c of summary.councils) {
+        // Only a pipeline is a sequence; other strategies list their agents.
+        const agents =
+          c.strategy === 'pipeline' ? c.agents.join(' → ') : `${c.strategy}: ${c.agents.join(', ')}`;
+        io.stdout(`  council ${c.name}: ${agents}\n`);
+      }
       for (const m of summary.credentials.filter((s) => s.status !== 'ok' && s.status !== 'none')) {
         io.stdout(`  note: model ${m.id} needs ${m.ref} (${m.status}) before it can run\n`);
       }

@@ -381,7 +381,7 @@ export const modelEntrySchema = z
 export const recursionFallbackSchema = z.enum(['ReAsk', 'Escalate', 'BestSoFar', 'Fail']);
 
 export const recursionSchema = z.strictObject({
-  max_depth: z.int().nonnegative().optional(),
+  max_depth: z.int().nonnegative().max(32).optional(),
   trigger_on: z.array(z.string().min(1)).optional().describe('Conditions such as "confidence < 0.6".'),
   fallback: recursionFallbackSchema.optional(),
 });
@@ -432,10 +432,20 @@ export const agentSchema = z.strictObject({
 
 /** `limits:` of a council: shared by a run and all its sub-agents; reaching one ends the run with limit_exceeded. */
 export const limitsSchema = z.strictObject({
-  tokens: z.int().positive().optional().describe('Input plus output tokens over all model calls.'),
-  cost_usd: z.number().positive().optional().describe('USD over all model calls (registry prices).'),
-  wall_time_ms: z.int().positive().optional().describe('Wall time from the run start, milliseconds.'),
-  model_calls: z.int().positive().optional().describe('Model calls, retries and fallbacks included.'),
+  tokens: z.int().positive().max(1e12).optional().describe('Input plus output tokens over all model calls.'),
+  cost_usd: z.number().positive().max(1e6).optional().describe('USD over all model calls (registry prices).'),
+  wall_time_ms: z
+    .int()
+    .positive()
+    .max(30 * 24 * 3600_000)
+    .optional()
+    .describe('Wall time from the run start, milliseconds (at most 30 days).'),
+  model_calls: z
+    .int()
+    .positive()
+    .max(1e9)
+    .optional()
+    .describe('Model calls that reached a provider and answered.'),
   depth: z.int().nonnegative().max(32).optional().describe('Sub-agent levels below the council agents.'),
 });
 
@@ -534,7 +544,7 @@ export const councilSchema = z.strictObject({
     .describe(
       'A model id whose embeddings give the council memory semantic recall (default: lexical recall).',
     ),
-  recursion_depth: z.int().nonnegative().optional(),
+  recursion_depth: z.int().nonnegative().max(32).optional(),
   recursion: recursionSchema.optional(),
   knowledge: z
     .array(

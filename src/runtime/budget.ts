@@ -16,7 +16,7 @@ export interface RunLimits {
   costUsd?: number;
   /** Wall time from the run's start, milliseconds (a resumed run counts from its resume). */
   wallTimeMs?: number;
-  /** Model calls, every attempt that reached a provider included. */
+  /** Model calls that answered (failed attempts cost nothing we can see and are not counted). */
   modelCalls?: number;
   /** Sub-agent levels below the council's agents. */
   depth?: number;

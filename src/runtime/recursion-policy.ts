@@ -1,7 +1,7 @@
 /**
- * `RecursionPolicy`: when an agent may spawn sub-agents and what happens when a step's result
- * is not good enough. This issue gives it a validated shape; the orchestration layer gives it
- * behaviour (depth checks, `trigger_on` evaluation, fallbacks).
+ * `RecursionPolicy`: how deep sub-agents may go and what happens when a step's result is not
+ * good enough: `trigger_on` conditions (parsed here, evaluated by the council executor after
+ * every agent step) and the fallback (ReAsk, Escalate, BestSoFar, Fail). See docs/recursion.md.
  */
 import { z } from 'zod';
 import { HarnessError } from '../errors.ts';
