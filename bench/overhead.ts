@@ -1,12 +1,20 @@
 /**
  * overhead: what `Harness.callLlm` adds to a raw AI SDK `generateText` call on a zero-latency
- * model, in the same process. Rounds alternate raw/harness so machine noise hits both; the
- * figure is the median of per-round means. Goal (healing issue): ratio ≤ 1.10.
+ * model, in the same process. Rounds alternate raw/harness/full so machine noise hits all; the
+ * figures are medians of per-round means. Goal (healing issue): ratio ≤ 1.10.
+ *
+ * - `harness`: `Harness.callLlm` as an application calls it (breakers, retry policy, the
+ *   scheduler's limiter — all on by default — no timeouts, no fallback, no events).
+ * - `full` (→ `ratio`): the whole gateway as a skill's call inside a run makes it: all four
+ *   timeouts set (a clock per attempt), a fallback model in the chain, breakers, retry, the
+ *   limiter, model-call events into a run's event log and usage charged to the run.
  */
 import { cpus } from 'node:os';
 import type { LanguageModelV4 } from '@ai-sdk/provider';
 import { generateText } from 'ai';
 import { Harness, registerProviderType } from 'forge-harness';
+import { callLlm } from '../src/runtime/call-llm.ts';
+import { EventLog, emptyUsage } from '../src/runtime/events.ts';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 15);
 const callsPerRound = Number(process.env.BENCH_CALLS ?? 2000);
@@ -32,8 +40,18 @@ const zero: LanguageModelV4 = {
 
 registerProviderType('bench-zero', { create: () => zero });
 const harness = new Harness({
-  models: [{ id: 'zero', type: 'bench-zero', contextWindow: 128_000 }],
+  models: [
+    { id: 'zero', type: 'bench-zero', contextWindow: 128_000 },
+    {
+      id: 'zero-full',
+      type: 'bench-zero',
+      contextWindow: 128_000,
+      timeouts: { connectMs: 30_000, firstTokenMs: 30_000, betweenTokensMs: 10_000, totalMs: 60_000 },
+    },
+    { id: 'zero-fallback', type: 'bench-zero', contextWindow: 128_000 },
+  ],
   memory: 'memory://',
+  journal: false,
 });
 const prompt = 'Say ok.';
 
@@ -42,6 +60,18 @@ async function raw(n: number) {
 }
 async function viaHarness(n: number) {
   for (let i = 0; i < n; i++) await harness.callLlm({ model: 'zero', prompt });
+}
+async function viaFull(n: number) {
+  // One run's log and usage per round, as a skill's calls in a run have.
+  const deps = {
+    registry: harness.registry,
+    limiter: harness.scheduler.limiter,
+    log: new EventLog('bench-overhead'),
+    path: ['Council', 'Agent'],
+    charge: [emptyUsage()],
+  };
+  for (let i = 0; i < n; i++)
+    await callLlm(deps, { model: 'zero-full', prompt, fallback: ['zero-fallback'] });
 }
 async function time(fn: (n: number) => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -56,27 +86,36 @@ const median = (xs: number[]) => {
 
 await raw(callsPerRound);
 await viaHarness(callsPerRound);
+await viaFull(callsPerRound);
 const rawUs: number[] = [];
 const harnessUs: number[] = [];
+const fullUs: number[] = [];
 const ratios: number[] = [];
+const fullRatios: number[] = [];
 for (let r = 0; r < rounds; r++) {
   const a = await time(raw);
   const b = await time(viaHarness);
+  const c = await time(viaFull);
   rawUs.push(a);
   harnessUs.push(b);
+  fullUs.push(c);
   ratios.push(b / a);
+  fullRatios.push(c / a);
   process.stderr.write(
-    `round ${r + 1}/${rounds}: raw ${a.toFixed(1)} µs, harness ${b.toFixed(1)} µs, ratio ${(b / a).toFixed(3)}\n`,
+    `round ${r + 1}/${rounds}: raw ${a.toFixed(1)} µs, harness ${b.toFixed(1)} µs (${(b / a).toFixed(3)}), full ${c.toFixed(1)} µs (${(c / a).toFixed(3)})\n`,
   );
 }
 const rawMedian = median(rawUs);
 const harnessMedian = median(harnessUs);
+const fullMedian = median(fullUs);
 const result = {
   bench: 'overhead',
   raw_us: Number(rawMedian.toFixed(2)),
   harness_us: Number(harnessMedian.toFixed(2)),
-  us_added: Number((harnessMedian - rawMedian).toFixed(2)),
-  ratio: Number(median(ratios).toFixed(3)),
+  full_us: Number(fullMedian.toFixed(2)),
+  us_added: Number((fullMedian - rawMedian).toFixed(2)),
+  ratio: Number(median(fullRatios).toFixed(3)),
+  ratio_harness: Number(median(ratios).toFixed(3)),
   rounds,
   calls_per_round: callsPerRound,
   node: process.version,

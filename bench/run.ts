@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   overhead: () => import('./overhead.ts'),
   memory: () => import('./memory.ts'),
   councils: () => import('./councils.ts'),
+  outage: () => import('./outage.ts'),
 };
 
 const name = process.argv[2];

@@ -643,16 +643,22 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     };
   }
 
+  /** A plain call's track writes the model that answered straight into `answeredBy`. */
+  const direct: { answeredBy: string | undefined } = {
+    get answeredBy() {
+      return answeredBy;
+    },
+    set answeredBy(id) {
+      answeredBy = id;
+    },
+  };
+
   /** Runs one call through the chain: plain, or hedged when a hedge is configured and a second model exists. */
-  async function run<T>(call: LanguageModelV4CallOptions, stream: boolean, invoke: Invoke<T>): Promise<T> {
+  function run<T>(call: LanguageModelV4CallOptions, stream: boolean, invoke: Invoke<T>): Promise<T> {
     const hedge = chain.length > 1 ? (options.hedge ?? primaryHedge()) : undefined;
-    if (hedge === undefined) {
-      const track = { answeredBy: undefined as string | undefined };
-      const result = await walk(newState(false), track, 0, call, stream, invoke);
-      answeredBy = track.answeredBy;
-      return result;
-    }
-    return hedged(call, stream, invoke, hedge);
+    return hedge === undefined
+      ? walk(newState(false), direct, 0, call, stream, invoke)
+      : hedged(call, stream, invoke, hedge);
   }
 
   function primaryHedge(): HedgeOptions | undefined {
@@ -755,7 +761,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         const clock = attempt.clock;
         const pending = resolved.model.doGenerate(effective);
         // A provider that ignores its abort signal still loses the race against its timeout.
-        const result = clock ? await Promise.race([pending, clock.expired]) : await pending;
+        const result = clock ? await clock.race(pending) : await pending;
         attempt.firstOutputMs = Date.now() - attempt.started;
         settle(attempt, { ok: true, usage: result.usage, headers: result.response?.headers });
         warn(resolved, result.warnings);
@@ -776,7 +782,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
               .catch(() => {});
           });
         }
-        const result = clock ? await Promise.race([pending, clock.expired]) : await pending;
+        const result = clock ? await clock.race(pending) : await pending;
         clock?.connected();
         const reader = result.stream.getReader();
         // A source that ignores the abort signal: cancelling the reader ends a read in progress.

@@ -42,13 +42,16 @@ describe('AttemptClock', () => {
     expect(clock.error?.details).toMatchObject({ timeout: 'between_tokens', timeoutMs: 100 });
   });
 
-  it('fires the first-token timeout when headers came but no output', async () => {
+  it('fires the first-token timeout when headers came but no output, also for a call that ignores its signal', async () => {
     const clock = new AttemptClock({ firstTokenMs: 300 }, 'm', undefined);
-    const expired = clock.expired;
+    const deaf = clock.race(new Promise<never>(() => {}));
     vi.advanceTimersByTime(10);
     clock.connected();
     vi.advanceTimersByTime(290);
-    await expect(expired).rejects.toMatchObject({ details: { timeout: 'first_token' } });
+    await expect(deaf).rejects.toMatchObject({ details: { timeout: 'first_token' } });
+    // A call that answers in time resolves as it is.
+    const quick = new AttemptClock({ totalMs: 300 }, 'm', undefined);
+    await expect(quick.race(Promise.resolve('ok'))).resolves.toBe('ok');
   });
 
   it('fires the total timeout whatever the phase', () => {
