@@ -152,7 +152,7 @@ describe('chaos', () => {
     const count = (pred: (f: (typeof faults)[number]) => boolean) => served.filter(pred).length;
     const count5xx = count((f) => 'status' in f && (f.status === 500 || f.status === 503));
     expect(count5xx / primaryRequests.length).toBeGreaterThan(0.2);
-    expect(count((f) => 'hang' in f)).toBeGreaterThan(10);
+    expect(count((f) => 'hang' in f)).toBeGreaterThan(3);
     expect(count((f) => 'status' in f && f.status === 429)).toBeGreaterThan(8);
     expect(count((f) => 'cutAfterChunks' in f)).toBeGreaterThan(10);
     const types = (t: string) => events.filter((e) => e.type === t);
@@ -169,7 +169,11 @@ describe('chaos', () => {
     expect(proxy.forwarded.get(newKey) ?? 0).toBeGreaterThan(0);
 
     // No 400/404 was retried: at the server, such a request is its run's last one to the primary.
-    const promptOf = (body: unknown) => JSON.stringify((body as { messages?: unknown }).messages ?? '');
+    // The run's own input is the last user message (earlier ones are the agent's memory).
+    const promptOf = (body: unknown) => {
+      const messages = (body as { messages?: Array<{ role: string; content: unknown }> }).messages ?? [];
+      return JSON.stringify(messages.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+    };
     const byRun = new Map<string, number[]>();
     primaryRequests.forEach((request, k) => {
       const run = /chaos run \d+/.exec(promptOf(request.body))?.[0] ?? '?';

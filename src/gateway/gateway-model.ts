@@ -208,47 +208,100 @@ interface CallState {
 /** {@link admit}'s answer when every key of the pool is dead and some may be re-read now. */
 const reviveKeys = Symbol('revive keys');
 
-type Invoke<T> = (attempt: Attempt, call: LanguageModelV4CallOptions) => Promise<T>;
+type Answer = LanguageModelV4GenerateResult | LanguageModelV4StreamResult;
+
+/** A track of a call: which model it answered with (a hedged call has one track per model it races). */
+interface Track {
+  answeredBy: string | undefined;
+}
 
 export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
-  const { registry, chain, log, redactor, limiter } = options;
-  const path = options.path ?? [];
-  const charge = options.charge ?? [];
-  const retryPolicy = { ...defaultRetryPolicy, ...options.retry };
-  // Retries off means off: no rate-limit waits, and a blocked model is not waited for at all.
-  const rateLimitWaits = limiter !== undefined && retryPolicy.maxRetries > 0;
-  const maxBlockWaitMs = retryPolicy.maxRetries > 0 ? retryPolicy.maxDelayMs : 0;
-  let answeredBy: string | undefined;
-  const first = registry.entry(chain[0] ?? '');
-  const queue: RunEventBody[] = [];
-  const emit = (body: RunEventBody) => {
+  return new Gateway(options);
+}
+
+/**
+ * The gateway model. A class rather than closures: one is built per call, so its per-call cost is
+ * one object with a few fields; the methods live once on the prototype.
+ */
+class Gateway implements GatewayModel {
+  readonly specificationVersion = 'v4' as const;
+  readonly provider = 'forge-gateway';
+  readonly modelId: string;
+  readonly supportedUrls: Record<string, RegExp[]> = {};
+  /** The track of plain calls: the model that answered the last call. */
+  readonly #direct: Track = { answeredBy: undefined };
+  readonly #options: GatewayModelOptions;
+  readonly #registry: ModelRegistry;
+  readonly #chain: readonly string[];
+  readonly #log: EventLog | undefined;
+  readonly #path: readonly string[];
+  readonly #charge: readonly Usage[];
+  readonly #retry: RetryPolicy;
+  /** Retries off means off: no rate-limit waits, and a blocked model is not waited for at all. */
+  readonly #rateLimitWaits: boolean;
+  readonly #maxBlockWaitMs: number;
+  readonly #queue: RunEventBody[] = [];
+
+  constructor(options: GatewayModelOptions) {
+    this.#options = options;
+    this.#registry = options.registry;
+    this.#chain = options.chain;
+    this.#log = options.log;
+    this.#path = options.path ?? [];
+    this.#charge = options.charge ?? [];
+    this.#retry =
+      options.retry === undefined ? defaultRetryPolicy : { ...defaultRetryPolicy, ...options.retry };
+    this.#rateLimitWaits = options.limiter !== undefined && this.#retry.maxRetries > 0;
+    this.#maxBlockWaitMs = this.#retry.maxRetries > 0 ? this.#retry.maxDelayMs : 0;
+    this.modelId = options.registry.entry(options.chain[0] ?? '').id;
+  }
+
+  answeredBy(): string | undefined {
+    return this.#direct.answeredBy;
+  }
+
+  doGenerate(call: LanguageModelV4CallOptions): Promise<LanguageModelV4GenerateResult> {
+    return this.#run(call, false) as Promise<LanguageModelV4GenerateResult>;
+  }
+
+  doStream(call: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> {
+    return this.#run(call, true) as Promise<LanguageModelV4StreamResult>;
+  }
+
+  flush(upTo: FlushMode): void {
+    const log = this.#log;
     if (!log) return;
-    if (options.deferEvents) queue.push(body);
-    else log.emit(path, body);
-  };
-  const flush = (upTo: FlushMode) => {
-    if (!log) return;
+    const queue = this.#queue;
     while (queue.length > 0) {
       const body = queue[0] as RunEventBody;
       if (upTo === 'call-start' && body.type === 'model-call-finish') return;
       queue.shift();
-      log.emit(path, body);
+      log.emit(this.#path, body);
       if (upTo === 'call-finish' && body.type === 'model-call-finish') return;
     }
-  };
-  const typeOf = (id: string) => (registry.has(id) ? registry.entry(id).type : 'unknown');
-  const callError = (id: string, provider: string, failure: HarnessError, started: number) =>
-    emit({
+  }
+
+  #emit(body: RunEventBody): void {
+    const log = this.#log;
+    if (!log) return;
+    if (this.#options.deferEvents) this.#queue.push(body);
+    else log.emit(this.#path, body);
+  }
+
+  #callError(id: string, provider: string, failure: HarnessError, started: number): void {
+    if (!this.#log) return;
+    this.#emit({
       type: 'model-call-error',
       model: id,
       provider,
       error: { code: failure.code, message: failure.message, isRetryable: failure.isRetryable },
       latencyMs: Date.now() - started,
     });
+  }
 
-  const breakerEvent = (change: BreakerChange | undefined, attempt: Attempt) => {
+  #breakerEvent(change: BreakerChange | undefined, attempt: Attempt): void {
     if (change === undefined) return;
-    emit({
+    this.#emit({
       type:
         change.state === 'open'
           ? 'breaker-open'
@@ -261,18 +314,18 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       reason: change.reason,
       ...(change.scope === 'key' && attempt.key ? { key: describeRef(attempt.key.ref) } : {}),
     });
-  };
+  }
 
-  function warn(resolved: ResolvedModel, warnings: readonly SharedV4Warning[] | undefined): void {
-    if (!log || !warnings || warnings.length === 0) return;
-    log.emit(path, {
+  #warn(resolved: ResolvedModel, warnings: readonly SharedV4Warning[] | undefined): void {
+    if (!this.#log || !warnings || warnings.length === 0) return;
+    this.#log.emit(this.#path, {
       type: 'model-warning',
       model: resolved.entry.id,
       warnings: warnings.map(describeWarning),
     });
   }
 
-  function account(
+  #account(
     resolved: ResolvedModel,
     u: LanguageModelV4Usage,
     started: number,
@@ -283,13 +336,13 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     // An ensemble prices its members itself (it has no price of its own).
     const own = (metadata?.forge as { costUsd?: unknown } | undefined)?.costUsd;
     const cost = typeof own === 'number' ? own : costUsd(resolved.entry, input, output);
-    for (const usage of charge) {
+    for (const usage of this.#charge) {
       usage.inputTokens += input;
       usage.outputTokens += output;
       usage.costUsd += cost;
       usage.modelCalls += 1;
     }
-    emit({
+    this.#emit({
       type: 'model-call-finish',
       model: resolved.entry.id,
       provider: resolved.model.provider,
@@ -300,14 +353,8 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     });
   }
 
-  /** The first output arrived: time to first token for the statistics, the clock's next phase. */
-  function firstOutput(attempt: Attempt): void {
-    attempt.firstOutputMs = Date.now() - attempt.started;
-    attempt.clock?.firstOutput();
-  }
-
   /** Ends an attempt once: the permit, the clock, the breakers and the latency statistics. */
-  function settle(attempt: Attempt, ending: Ending): void {
+  #settle(attempt: Attempt, ending: Ending): void {
     if (attempt.settled) return;
     attempt.settled = true;
     attempt.clock?.stop();
@@ -339,18 +386,18 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     }
     if (ending.ok) {
       const measured = attempt.stream ? attempt.firstOutputMs : latencyMs;
-      if (measured !== undefined) registry.latency.record(attempt.id, attempt.stream, measured);
+      if (measured !== undefined) this.#registry.latency.record(attempt.id, attempt.stream, measured);
       const threshold = plan.entry.latencyThresholdMs;
       if (threshold !== undefined && measured !== undefined && measured > threshold) {
         const why = `slow: ${attempt.stream ? 'first token' : 'answer'} after ${measured} ms (threshold ${threshold} ms)`;
-        fail(plan.provider, attempt.providerProbe, why, now, attempt);
-        fail(plan.model, attempt.modelProbe, why, now, attempt);
-        breakerEvent(keyCircuit?.success(attempt.keyProbe), attempt);
+        this.#fail(plan.provider, attempt.providerProbe, why, now, attempt);
+        this.#fail(plan.model, attempt.modelProbe, why, now, attempt);
+        this.#breakerEvent(keyCircuit?.success(attempt.keyProbe), attempt);
         return;
       }
-      breakerEvent(plan.provider?.success(attempt.providerProbe), attempt);
-      breakerEvent(plan.model.success(attempt.modelProbe), attempt);
-      breakerEvent(keyCircuit?.success(attempt.keyProbe), attempt);
+      this.#breakerEvent(plan.provider?.success(attempt.providerProbe), attempt);
+      this.#breakerEvent(plan.model.success(attempt.modelProbe), attempt);
+      if (keyCircuit) this.#breakerEvent(keyCircuit.success(attempt.keyProbe), attempt);
       return;
     }
     const failure = ending.failure;
@@ -360,28 +407,22 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       plan.model.release(attempt.modelProbe);
       keyCircuit?.release(attempt.keyProbe);
     } else if (isBreakerFailure(kind)) {
-      fail(plan.provider, attempt.providerProbe, failure.message, now, attempt);
-      fail(plan.model, attempt.modelProbe, failure.message, now, attempt);
+      this.#fail(plan.provider, attempt.providerProbe, failure.message, now, attempt);
+      this.#fail(plan.model, attempt.modelProbe, failure.message, now, attempt);
       // A key's own quota is what a rate limit says about it; other failures are not the key's.
-      if (kind === 'rate_limit') fail(keyCircuit, attempt.keyProbe, failure.message, now, attempt);
+      if (kind === 'rate_limit') this.#fail(keyCircuit, attempt.keyProbe, failure.message, now, attempt);
       else keyCircuit?.release(attempt.keyProbe);
     } else {
       // A refused request (400, 404, 401...) is an answer: the provider is up. It closes a probe
       // but does not reset a closed breaker's count (cockatiel's rule for unhandled errors).
-      if (attempt.providerProbe) breakerEvent(plan.provider?.success(true), attempt);
-      if (attempt.modelProbe) breakerEvent(plan.model.success(true), attempt);
+      if (attempt.providerProbe) this.#breakerEvent(plan.provider?.success(true), attempt);
+      if (attempt.modelProbe) this.#breakerEvent(plan.model.success(true), attempt);
       keyCircuit?.release(attempt.keyProbe);
     }
   }
 
-  function fail(
-    circuit: Circuit | undefined,
-    probe: boolean,
-    reason: string,
-    now: number,
-    attempt: Attempt,
-  ): void {
-    if (circuit) breakerEvent(circuit.failure(probe, reason, now), attempt);
+  #fail(circuit: Circuit | undefined, probe: boolean, reason: string, now: number, attempt: Attempt): void {
+    if (circuit) this.#breakerEvent(circuit.failure(probe, reason, now), attempt);
   }
 
   /**
@@ -389,7 +430,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
    * read per breaker): the attempt, or why the model is skipped (`breaker open`, or every key
    * refused → `missing_credential`), or {@link reviveKeys} when every key is dead and may be re-read.
    */
-  function admit(
+  #admit(
     id: string,
     plan: ModelPlan,
     stream: boolean,
@@ -434,9 +475,10 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       attempt.keyVersion = picked.slot.version;
     }
     // Only now, with every check passed, does this call become the probe of an open breaker.
-    if (attempt.providerProbe) breakerEvent(plan.provider?.beginProbe(now), attempt);
-    if (attempt.modelProbe) breakerEvent(plan.model.beginProbe(now), attempt);
-    if (attempt.keyProbe && attempt.key?.circuit) breakerEvent(attempt.key.circuit.beginProbe(now), attempt);
+    if (attempt.providerProbe) this.#breakerEvent(plan.provider?.beginProbe(now), attempt);
+    if (attempt.modelProbe) this.#breakerEvent(plan.model.beginProbe(now), attempt);
+    if (attempt.keyProbe && attempt.key?.circuit)
+      this.#breakerEvent(attempt.key.circuit.beginProbe(now), attempt);
     return attempt;
   }
 
@@ -446,7 +488,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
    * `retry`: try the same model again (a fresh value or another key); `dead`: every key of the
    * pool is refused; `none`: the model has no pool.
    */
-  async function onAuthFailure(
+  async #onAuthFailure(
     attempt: Attempt,
     state: CallState,
     signal: AbortSignal | undefined,
@@ -459,15 +501,15 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     if (!state.refreshed.has(slot)) {
       state.refreshed.add(slot);
       const outcome = await pool.refresh(slot, attempt.keyVersion, signal).catch((error: unknown) => {
-        if (signal?.aborted) throw toProviderError(error, attempt.id, redactor, signal);
+        if (signal?.aborted) throw toProviderError(error, attempt.id, this.#options.redactor, signal);
         return 'unchanged' as const;
       });
-      emit({ type: 'key-refresh', model: attempt.id, key: ref, outcome });
+      this.#emit({ type: 'key-refresh', model: attempt.id, key: ref, outcome });
       if (outcome === 'rotated') return 'retry';
     }
     if (!slot.dead) {
       pool.markDead(slot, Date.now());
-      emit({ type: 'key-refresh', model: attempt.id, key: ref, outcome: 'dead' });
+      this.#emit({ type: 'key-refresh', model: attempt.id, key: ref, outcome: 'dead' });
     }
     return pool.allDead() ? 'dead' : 'retry';
   }
@@ -476,14 +518,16 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
    * Walks the chain from `start`: each model with its retries, falling back in order; in a hedged
    * call it skips models another track has taken. Resolves with the first answer.
    */
-  async function walk<T>(
+  async #walk(
     state: CallState,
-    track: { answeredBy: string | undefined },
+    track: Track,
     start: number,
     call: LanguageModelV4CallOptions,
     stream: boolean,
-    invoke: Invoke<T>,
-  ): Promise<T> {
+  ): Promise<Answer> {
+    const chain = this.#chain;
+    const registry = this.#registry;
+    const limiter = this.#options.limiter;
     const signal = call.abortSignal;
     for (let i = start; i < chain.length; ) {
       if (state.claimed) state.claimed[i] = 1;
@@ -495,13 +539,13 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         let attempt: Attempt | undefined;
         try {
           const plan = registry.plan(id);
-          let admitted = admit(id, plan, stream, false);
+          let admitted = this.#admit(id, plan, stream, false);
           if (admitted === reviveKeys) {
             // Every key is dead: their sources are read again (a rotated secret brings one back).
             const revived = await (plan.pool as KeyPool).revive(Date.now(), signal);
-            admitted = admit(id, plan, stream, true);
+            admitted = this.#admit(id, plan, stream, true);
             if (revived && admitted !== reviveKeys && !HarnessError.isInstance(admitted) && admitted.key) {
-              emit({
+              this.#emit({
                 type: 'key-refresh',
                 model: id,
                 key: describeRef(admitted.key.ref),
@@ -546,7 +590,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
               ...(entry.latencyThresholdMs === undefined
                 ? {}
                 : { latencyThresholdMs: entry.latencyThresholdMs }),
-              maxWaitMs: maxBlockWaitMs,
+              maxWaitMs: this.#maxBlockWaitMs,
             };
             // The common case (nothing in the way) gets its permit without a promise.
             const immediate = signal?.aborted ? undefined : limiter.tryAcquire?.(request);
@@ -555,11 +599,11 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
             started = Date.now();
             attempt.started = started;
           }
-          if (attempt.plan.timeouts) {
-            attempt.clock = new AttemptClock(attempt.plan.timeouts, id, signal, started);
+          if (plan.timeouts) {
+            attempt.clock = new AttemptClock(plan.timeouts, id, signal, started);
             effective = { ...effective, abortSignal: attempt.clock.signal };
           }
-          emit({
+          this.#emit({
             type: 'model-call-start',
             model: id,
             provider: resolved.model.provider,
@@ -567,27 +611,29 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
             stream,
           });
           attempt.called = true;
-          const result = await invoke(attempt, effective);
+          const result = stream
+            ? await this.#streamAttempt(attempt, effective, call)
+            : await this.#generateAttempt(attempt, effective);
           track.answeredBy = id;
           return result;
         } catch (error) {
           const failure =
             !signal?.aborted && attempt?.clock?.error
               ? attempt.clock.error
-              : toProviderError(error, id, redactor, signal);
-          if (attempt) settle(attempt, { ok: false, failure, ...headersOf(error) });
+              : toProviderError(error, id, this.#options.redactor, signal);
+          if (attempt) this.#settle(attempt, { ok: false, failure, ...headersOf(error) });
           // A limiter refusal is no attempt: the model is blocked longer than this call waits.
           const refused = failure.details.limiter === true && attempt?.called !== true;
           if (!refused) {
-            callError(id, attempt?.resolved?.model.provider ?? typeOf(id), failure, started);
+            this.#callError(id, attempt?.resolved?.model.provider ?? this.#typeOf(id), failure, started);
           }
           // Abort is terminal: never fall back, never retry.
           if (failure.code === 'aborted') throw failure;
           state.lastError = failure;
           if (failure.details.kind === 'auth' && attempt?.called) {
-            const next = await onAuthFailure(attempt, state, signal);
+            const next = await this.#onAuthFailure(attempt, state, signal);
             if (next === 'retry') {
-              emit({
+              this.#emit({
                 type: 'model-retry',
                 model: id,
                 attempt: tries + 1,
@@ -604,8 +650,8 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           if (refused) break;
           // With a limiter a rate limit waits for the reset (the limiter holds every other caller of
           // the model until then too) and tries the same model again, within the wait budget.
-          const waitMs = rateLimitWaits
-            ? rateLimitWait(failure, state.rateLimitWaitedMs, retryPolicy)
+          const waitMs = this.#rateLimitWaits
+            ? rateLimitWait(failure, state.rateLimitWaitedMs, this.#retry)
             : undefined;
           let delayMs: number | undefined;
           if (waitMs === null) break;
@@ -613,11 +659,17 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
             state.rateLimitWaitedMs += waitMs;
             delayMs = waitMs;
           } else {
-            delayMs = retryDelay(failure, retry, retryPolicy);
+            delayMs = retryDelay(failure, retry, this.#retry);
             if (delayMs === undefined) break;
             retry += 1;
           }
-          emit({ type: 'model-retry', model: id, attempt: tries + 1, delayMs, reason: failure.message });
+          this.#emit({
+            type: 'model-retry',
+            model: id,
+            attempt: tries + 1,
+            delayMs,
+            reason: failure.message,
+          });
           await pause(delayMs, signal, id);
         }
       }
@@ -625,45 +677,39 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
       if (state.claimed) while (next < chain.length && state.claimed[next]) next++;
       const to = chain[next];
       if (to !== undefined && state.lastError) {
-        emit({ type: 'model-fallback', from: id, to, reason: skipReason ?? state.lastError.message });
+        this.#emit({ type: 'model-fallback', from: id, to, reason: skipReason ?? state.lastError.message });
       }
       i = next;
     }
     throw state.lastError ?? new HarnessError('unknown_model', 'the model chain is empty');
   }
 
-  function newState(hedged: boolean): CallState {
+  #typeOf(id: string): string {
+    return this.#registry.has(id) ? this.#registry.entry(id).type : 'unknown';
+  }
+
+  #newState(hedged: boolean): CallState {
     return {
       text: undefined,
       rateLimitWaitedMs: 0,
       attempts: 0,
       lastError: undefined,
-      claimed: hedged ? new Uint8Array(chain.length) : undefined,
+      claimed: hedged ? new Uint8Array(this.#chain.length) : undefined,
       refreshed: undefined,
     };
   }
 
-  /** A plain call's track writes the model that answered straight into `answeredBy`. */
-  const direct: { answeredBy: string | undefined } = {
-    get answeredBy() {
-      return answeredBy;
-    },
-    set answeredBy(id) {
-      answeredBy = id;
-    },
-  };
-
   /** Runs one call through the chain: plain, or hedged when a hedge is configured and a second model exists. */
-  function run<T>(call: LanguageModelV4CallOptions, stream: boolean, invoke: Invoke<T>): Promise<T> {
-    const hedge = chain.length > 1 ? (options.hedge ?? primaryHedge()) : undefined;
+  #run(call: LanguageModelV4CallOptions, stream: boolean): Promise<Answer> {
+    const hedge = this.#chain.length > 1 ? (this.#options.hedge ?? this.#primaryHedge()) : undefined;
     return hedge === undefined
-      ? walk(newState(false), direct, 0, call, stream, invoke)
-      : hedged(call, stream, invoke, hedge);
+      ? this.#walk(this.#newState(false), this.#direct, 0, call, stream)
+      : this.#hedged(call, stream, hedge);
   }
 
-  function primaryHedge(): HedgeOptions | undefined {
-    const id = chain[0] as string;
-    return registry.has(id) ? registry.plan(id).hedge : undefined;
+  #primaryHedge(): HedgeOptions | undefined {
+    const id = this.#chain[0] as string;
+    return this.#registry.has(id) ? this.#registry.plan(id).hedge : undefined;
   }
 
   /**
@@ -671,17 +717,13 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
    * output, on the next model no track has taken. The first track to answer (a stream: its first
    * output part) wins; the others are aborted. Every attempt is an event and a ledger row.
    */
-  function hedged<T>(
-    call: LanguageModelV4CallOptions,
-    stream: boolean,
-    invoke: Invoke<T>,
-    hedge: HedgeOptions,
-  ): Promise<T> {
-    const state = newState(true);
+  #hedged(call: LanguageModelV4CallOptions, stream: boolean, hedge: HedgeOptions): Promise<Answer> {
+    const state = this.#newState(true);
     const claimed = state.claimed as Uint8Array;
+    const chain = this.#chain;
     const max = hedge.max ?? 1;
     const primary = chain[0] as string;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       const tracks: AbortController[] = [];
       let done = false;
       let running = 0;
@@ -698,9 +740,9 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         const signal = call.abortSignal
           ? AbortSignal.any([call.abortSignal, controller.signal])
           : controller.signal;
-        const track = { answeredBy: undefined as string | undefined };
+        const track: Track = { answeredBy: undefined };
         running += 1;
-        walk(state, track, index, { ...call, abortSignal: signal }, stream, invoke).then(
+        this.#walk(state, track, index, { ...call, abortSignal: signal }, stream).then(
           (value) => {
             running -= 1;
             if (done) {
@@ -709,8 +751,8 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
               return;
             }
             finish();
-            answeredBy = track.answeredBy;
-            const lost = new HarnessError('aborted', `another model of the chain answered first (hedging)`);
+            this.#direct.answeredBy = track.answeredBy;
+            const lost = new HarnessError('aborted', 'another model of the chain answered first (hedging)');
             for (const other of tracks) if (other !== controller) other.abort(lost);
             resolve(value);
           },
@@ -724,7 +766,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
         );
       };
       const schedule = () => {
-        const delay = hedgeDelay(hedge, registry.latency.p95(primary, stream));
+        const delay = hedgeDelay(hedge, this.#registry.latency.p95(primary, stream));
         if (delay === undefined) return;
         timer = setTimeout(() => {
           timer = undefined;
@@ -732,7 +774,7 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
           const next = claimed.indexOf(0);
           if (next < 0) return;
           hedges += 1;
-          emit({
+          this.#emit({
             type: 'model-hedge',
             from: primary,
             to: chain[next] as string,
@@ -748,136 +790,131 @@ export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
     });
   }
 
-  return {
-    specificationVersion: 'v4',
-    provider: 'forge-gateway',
-    modelId: first.id,
-    supportedUrls: {},
-    answeredBy: () => answeredBy,
-    flush,
-    doGenerate(call): Promise<LanguageModelV4GenerateResult> {
-      return run(call, false, async (attempt, effective) => {
-        const resolved = attempt.resolved as ResolvedModel;
-        const clock = attempt.clock;
-        const pending = resolved.model.doGenerate(effective);
-        // A provider that ignores its abort signal still loses the race against its timeout.
-        const result = clock ? await clock.race(pending) : await pending;
+  async #generateAttempt(
+    attempt: Attempt,
+    effective: LanguageModelV4CallOptions,
+  ): Promise<LanguageModelV4GenerateResult> {
+    const resolved = attempt.resolved as ResolvedModel;
+    const clock = attempt.clock;
+    const pending = resolved.model.doGenerate(effective);
+    // A provider that ignores its abort signal still loses the race against its timeout.
+    const result = clock ? await clock.race(pending) : await pending;
+    attempt.firstOutputMs = Date.now() - attempt.started;
+    this.#settle(attempt, { ok: true, usage: result.usage, headers: result.response?.headers });
+    this.#warn(resolved, result.warnings);
+    this.#account(resolved, result.usage, attempt.started, result.providerMetadata);
+    return result;
+  }
+
+  async #streamAttempt(
+    attempt: Attempt,
+    effective: LanguageModelV4CallOptions,
+    call: LanguageModelV4CallOptions,
+  ): Promise<LanguageModelV4StreamResult> {
+    const resolved = attempt.resolved as ResolvedModel;
+    const clock = attempt.clock;
+    const pending = resolved.model.doStream(effective);
+    if (clock) {
+      // If the timeout wins, a stream that still arrives later is let go.
+      clock.onExpire(() => {
+        Promise.resolve(pending)
+          .then((late) => late.stream.cancel())
+          .catch(() => {});
+      });
+    }
+    const result = clock ? await clock.race(pending) : await pending;
+    clock?.connected();
+    const reader = result.stream.getReader();
+    // A source that ignores the abort signal: cancelling the reader ends a read in progress.
+    clock?.onExpire(() => {
+      reader.cancel(clock.error).catch(() => {});
+    });
+    const id = resolved.entry.id;
+    const headers = result.response?.headers;
+    const pass = (part: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
+      if (part.type === 'stream-start') this.#warn(resolved, part.warnings);
+      else if (part.type === 'finish') {
+        this.#settle(attempt, { ok: true, usage: part.usage, headers });
+        this.#account(resolved, part.usage, attempt.started, part.providerMetadata);
+      }
+      return part;
+    };
+    // Read ahead to the first output part: a failure before it (refused, cut, error part,
+    // timeout) still retries and falls back, because nothing has reached the caller yet.
+    const head: LanguageModelV4StreamPart[] = [];
+    for (;;) {
+      const next = await reader.read().catch(async (error: unknown) => {
+        await reader.cancel().catch(() => {});
+        throw error;
+      });
+      if (clock?.error) throw clock.error;
+      if (next.done) break;
+      if (next.value.type === 'error') {
+        await reader.cancel().catch(() => {});
+        throw next.value.error;
+      }
+      head.push(next.value);
+      if (!silentParts.has(next.value.type)) {
+        // The first output: time to first token for the statistics, the clock's next phase.
         attempt.firstOutputMs = Date.now() - attempt.started;
-        settle(attempt, { ok: true, usage: result.usage, headers: result.response?.headers });
-        warn(resolved, result.warnings);
-        account(resolved, result.usage, attempt.started, result.providerMetadata);
-        return result;
-      });
-    },
-    doStream(call): Promise<LanguageModelV4StreamResult> {
-      return run(call, true, async (attempt, effective) => {
-        const resolved = attempt.resolved as ResolvedModel;
-        const clock = attempt.clock;
-        const pending = resolved.model.doStream(effective);
-        if (clock) {
-          // If the timeout wins, a stream that still arrives later is let go.
-          clock.onExpire(() => {
-            Promise.resolve(pending)
-              .then((late) => late.stream.cancel())
-              .catch(() => {});
-          });
-        }
-        const result = clock ? await clock.race(pending) : await pending;
-        clock?.connected();
-        const reader = result.stream.getReader();
-        // A source that ignores the abort signal: cancelling the reader ends a read in progress.
-        clock?.onExpire(() => {
-          reader.cancel(clock.error).catch(() => {});
+        clock?.firstOutput();
+        break;
+      }
+    }
+    // From here on a failure ends this stream with a typed stream_interrupted error part; it is
+    // never replayed on another model.
+    const fail = (controller: ReadableStreamDefaultController<LanguageModelV4StreamPart>, error: unknown) => {
+      const failure =
+        !call.abortSignal?.aborted && clock?.error
+          ? clock.error
+          : toProviderError(error, id, this.#options.redactor, call.abortSignal);
+      this.#settle(attempt, { ok: false, failure, headers });
+      const interrupted = failure.code === 'aborted' ? failure : streamInterrupted(id, failure);
+      this.#callError(id, resolved.model.provider, interrupted, attempt.started);
+      if (interrupted !== failure) {
+        this.#emit({
+          type: 'stream-interrupted',
+          model: id,
+          provider: resolved.model.provider,
+          error: {
+            code: interrupted.code,
+            message: interrupted.message,
+            isRetryable: interrupted.isRetryable,
+          },
+          latencyMs: Date.now() - attempt.started,
         });
-        const id = resolved.entry.id;
-        const headers = result.response?.headers;
-        const pass = (part: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
-          if (part.type === 'stream-start') warn(resolved, part.warnings);
-          else if (part.type === 'finish') {
-            settle(attempt, { ok: true, usage: part.usage, headers });
-            account(resolved, part.usage, attempt.started, part.providerMetadata);
+      }
+      controller.enqueue({ type: 'error', error: interrupted });
+      controller.close();
+    };
+    const stream = new ReadableStream<LanguageModelV4StreamPart>({
+      start(controller) {
+        for (const part of head) controller.enqueue(pass(part));
+      },
+      pull: async (controller) => {
+        try {
+          const next = await reader.read();
+          if (clock?.error) fail(controller, clock.error);
+          else if (next.done) {
+            // Ended without a finish part: the permit goes back without usage.
+            this.#settle(attempt, { ok: true, usage: undefined, headers });
+            controller.close();
+          } else if (next.value.type === 'error') fail(controller, next.value.error);
+          else {
+            clock?.activity();
+            controller.enqueue(pass(next.value));
           }
-          return part;
-        };
-        // Read ahead to the first output part: a failure before it (refused, cut, error part,
-        // timeout) still retries and falls back, because nothing has reached the caller yet.
-        const head: LanguageModelV4StreamPart[] = [];
-        for (;;) {
-          const next = await reader.read().catch(async (error: unknown) => {
-            await reader.cancel().catch(() => {});
-            throw error;
-          });
-          if (clock?.error) throw clock.error;
-          if (next.done) break;
-          if (next.value.type === 'error') {
-            await reader.cancel().catch(() => {});
-            throw next.value.error;
-          }
-          head.push(next.value);
-          if (!silentParts.has(next.value.type)) {
-            firstOutput(attempt);
-            break;
-          }
+        } catch (error) {
+          fail(controller, error);
         }
-        // From here on a failure ends this stream with a typed stream_interrupted error part; it is
-        // never replayed on another model.
-        const fail = (
-          controller: ReadableStreamDefaultController<LanguageModelV4StreamPart>,
-          error: unknown,
-        ) => {
-          const failure =
-            !call.abortSignal?.aborted && clock?.error
-              ? clock.error
-              : toProviderError(error, id, redactor, call.abortSignal);
-          settle(attempt, { ok: false, failure, headers });
-          const interrupted = failure.code === 'aborted' ? failure : streamInterrupted(id, failure);
-          callError(id, resolved.model.provider, interrupted, attempt.started);
-          if (interrupted !== failure) {
-            emit({
-              type: 'stream-interrupted',
-              model: id,
-              provider: resolved.model.provider,
-              error: {
-                code: interrupted.code,
-                message: interrupted.message,
-                isRetryable: interrupted.isRetryable,
-              },
-              latencyMs: Date.now() - attempt.started,
-            });
-          }
-          controller.enqueue({ type: 'error', error: interrupted });
-          controller.close();
-        };
-        const stream = new ReadableStream<LanguageModelV4StreamPart>({
-          start(controller) {
-            for (const part of head) controller.enqueue(pass(part));
-          },
-          async pull(controller) {
-            try {
-              const next = await reader.read();
-              if (clock?.error) fail(controller, clock.error);
-              else if (next.done) {
-                // Ended without a finish part: the permit goes back without usage.
-                settle(attempt, { ok: true, usage: undefined, headers });
-                controller.close();
-              } else if (next.value.type === 'error') fail(controller, next.value.error);
-              else {
-                clock?.activity();
-                controller.enqueue(pass(next.value));
-              }
-            } catch (error) {
-              fail(controller, error);
-            }
-          },
-          cancel: (reason) => {
-            settle(attempt, { ok: 'cancelled' });
-            return reader.cancel(reason);
-          },
-        });
-        return { ...result, stream };
-      });
-    },
-  };
+      },
+      cancel: (reason) => {
+        this.#settle(attempt, { ok: 'cancelled' });
+        return reader.cancel(reason);
+      },
+    });
+    return { ...result, stream };
+  }
 }
 
 /** An open breaker as the reason a model is skipped (retryable: it is probed again after its cooldown). */

@@ -81,6 +81,26 @@ describe('AttemptClock', () => {
     expect([other.error, expired, vi.getTimerCount()]).toEqual([undefined, 0, 0]);
   });
 
+  it('runs every clock on one shared timer: each fires at its own deadline, a stopped one never', () => {
+    const late = new AttemptClock({ totalMs: 300 }, 'late', undefined);
+    const early = new AttemptClock({ totalMs: 100 }, 'early', undefined);
+    const stopped = new AttemptClock({ totalMs: 150 }, 'stopped', undefined);
+    const middle = new AttemptClock({ connectMs: 200 }, 'middle', undefined);
+    stopped.stop();
+    const fired = () =>
+      [late, early, stopped, middle].filter((c) => c.error).map((c) => c.error?.details.model);
+    vi.advanceTimersByTime(100);
+    expect(fired()).toEqual(['early']);
+    vi.advanceTimersByTime(100);
+    expect(fired()).toEqual(['early', 'middle']);
+    vi.advanceTimersByTime(99);
+    expect(fired()).toEqual(['early', 'middle']);
+    vi.advanceTimersByTime(1);
+    expect(fired()).toEqual(['late', 'early', 'middle']);
+    // Nothing left to watch: no timer stays behind.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('knows when timeouts are set, and refuses bad ones with the option named', () => {
     expect(hasTimeouts(undefined)).toBe(false);
     expect(hasTimeouts({})).toBe(false);

@@ -80,6 +80,38 @@ export function timeoutError(model: string, phase: TimeoutPhase, ms: number): Ha
 }
 
 /**
+ * Every running clock, watched by one timer set to the earliest deadline among them. A call that
+ * ends long before its deadline (the usual case) costs a set insert and delete, not a timer; the
+ * shared timer fires about once per shortest timeout, checks the clocks and sets itself again.
+ */
+const active = new Set<AttemptClock>();
+let sharedTimer: NodeJS.Timeout | undefined;
+/** When the shared timer fires, epoch ms (Infinity: not set). */
+let sharedAt = Number.POSITIVE_INFINITY;
+
+/** Makes the shared timer fire by `at`. A timer due in the past that has not fired is stale (fake timers in tests): replace it. */
+function wake(at: number, now: number): void {
+  if (at >= sharedAt && sharedAt >= now) return;
+  if (sharedTimer !== undefined) clearTimeout(sharedTimer);
+  sharedAt = at;
+  sharedTimer = setTimeout(tick, Math.max(0, at - now));
+  // The calls being timed keep the process alive by themselves; an idle timer must not.
+  sharedTimer.unref?.();
+}
+
+function tick(): void {
+  sharedTimer = undefined;
+  sharedAt = Number.POSITIVE_INFINITY;
+  const now = Date.now();
+  let next = Number.POSITIVE_INFINITY;
+  for (const clock of active) {
+    const at = clock.check(now);
+    if (at < next) next = at;
+  }
+  if (next !== Number.POSITIVE_INFINITY) wake(next, now);
+}
+
+/**
  * The clock of one attempt: its `signal` aborts the provider call when a timeout fires (or when
  * the caller's signal aborts), and `error` then holds the timeout failure. The attempt reports
  * its progress: {@link AttemptClock.connected}, {@link AttemptClock.firstOutput},
@@ -96,17 +128,20 @@ export class AttemptClock {
   readonly #caller: AbortSignal | undefined;
   readonly #onCallerAbort: (() => void) | undefined;
   #phase: 'connect' | 'first_token' | 'between_tokens' | 'done';
-  /** Epoch ms the current phase began (between tokens: the last part). */
-  #phaseStart: number;
-  #timer: NodeJS.Timeout | undefined;
+  /** Epoch ms of the last part (between tokens). */
+  #lastPart: number;
+  /** The current deadline: when, which timeout, its length. */
+  #at = Number.POSITIVE_INFINITY;
+  #due: TimeoutPhase = 'total';
+  #dueMs = 0;
   #reject: ((error: HarnessError) => void) | undefined;
-  readonly #onExpire: Array<() => void> = [];
+  #onExpire: Array<() => void> | undefined;
 
   constructor(timeouts: ModelTimeouts, model: string, caller: AbortSignal | undefined, started = Date.now()) {
     this.#timeouts = timeouts;
     this.#model = model;
     this.#started = started;
-    this.#phaseStart = started;
+    this.#lastPart = started;
     this.#phase = 'connect';
     this.signal = this.#controller.signal;
     this.#caller = caller;
@@ -117,7 +152,8 @@ export class AttemptClock {
         caller.addEventListener('abort', this.#onCallerAbort, { once: true });
       }
     }
-    this.#arm(started);
+    active.add(this);
+    this.#schedule(started);
   }
 
   /**
@@ -137,15 +173,19 @@ export class AttemptClock {
 
   /** Runs `fn` when a timeout fires (e.g. cancel a stream reader whose source ignores the signal). */
   onExpire(fn: () => void): void {
-    if (this.error) fn();
-    else this.#onExpire.push(fn);
+    if (this.error) {
+      fn();
+      return;
+    }
+    this.#onExpire ??= [];
+    this.#onExpire.push(fn);
   }
 
   /** The response headers arrived: the first-token phase begins (its time counts from the attempt start). */
   connected(): void {
     if (this.#phase !== 'connect') return;
     this.#phase = 'first_token';
-    this.#arm(Date.now());
+    this.#schedule(Date.now());
   }
 
   /** The first output part arrived: from now on every part must follow the last within `betweenTokensMs`. */
@@ -153,71 +193,96 @@ export class AttemptClock {
     if (this.#phase === 'between_tokens' || this.#phase === 'done') return;
     this.#phase = 'between_tokens';
     const now = Date.now();
-    this.#phaseStart = now;
-    this.#arm(now);
+    this.#lastPart = now;
+    this.#schedule(now);
   }
 
-  /** A part arrived (cheap: the timer checks the time of the last part when it fires). */
+  /** A part arrived (cheap: the deadline is moved when the timer looks at this clock). */
   activity(): void {
     if (this.#phase === 'between_tokens' && this.#timeouts.betweenTokensMs !== undefined) {
-      this.#phaseStart = Date.now();
+      this.#lastPart = Date.now();
     }
   }
 
   /** The attempt ended: no timeout fires any more, and the caller's signal is let go. */
   stop(): void {
-    this.#phase = 'done';
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#onCallerAbort) this.#caller?.removeEventListener('abort', this.#onCallerAbort);
-  }
-
-  /** The earliest deadline of the current phase and the total, with the phase it belongs to. */
-  #deadline(): { at: number; phase: TimeoutPhase; ms: number } | undefined {
-    const t = this.#timeouts;
-    let best: { at: number; phase: TimeoutPhase; ms: number } | undefined;
-    const consider = (phase: TimeoutPhase, ms: number | undefined, from: number) => {
-      if (ms === undefined) return;
-      const at = from + ms;
-      if (!best || at < best.at) best = { at, phase, ms };
-    };
-    consider('total', t.totalMs, this.#started);
-    if (this.#phase === 'connect') {
-      consider('connect', t.connectMs, this.#started);
-      consider('first_token', t.firstTokenMs, this.#started);
-    } else if (this.#phase === 'first_token') consider('first_token', t.firstTokenMs, this.#started);
-    else if (this.#phase === 'between_tokens')
-      consider('between_tokens', t.betweenTokensMs, this.#phaseStart);
-    return best;
-  }
-
-  #arm(now: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#phase === 'done' || this.error) return;
-    const deadline = this.#deadline();
-    if (!deadline) return;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, deadline.at - now));
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
     if (this.#phase === 'done') return;
-    const deadline = this.#deadline();
-    if (!deadline) return;
-    const now = Date.now();
-    // A part arrived since the timer was set (between tokens): the deadline moved on.
-    if (deadline.at > now) {
-      this.#timer = setTimeout(() => this.#fire(), deadline.at - now);
-      return;
-    }
-    const error = timeoutError(this.#model, deadline.phase, deadline.ms);
-    this.error = error;
     this.#phase = 'done';
+    active.delete(this);
     if (this.#onCallerAbort) this.#caller?.removeEventListener('abort', this.#onCallerAbort);
+  }
+
+  /** Works out the current phase's deadline (the earliest of it and the total) and wakes the timer for it. */
+  #schedule(now: number): void {
+    const t = this.#timeouts;
+    let at = Number.POSITIVE_INFINITY;
+    let due: TimeoutPhase = 'total';
+    let ms = 0;
+    if (t.totalMs !== undefined) {
+      at = this.#started + t.totalMs;
+      ms = t.totalMs;
+    }
+    const phase = this.#phase;
+    if (phase === 'connect' && t.connectMs !== undefined && this.#started + t.connectMs < at) {
+      at = this.#started + t.connectMs;
+      due = 'connect';
+      ms = t.connectMs;
+    }
+    if ((phase === 'connect' || phase === 'first_token') && t.firstTokenMs !== undefined) {
+      if (this.#started + t.firstTokenMs < at) {
+        at = this.#started + t.firstTokenMs;
+        due = 'first_token';
+        ms = t.firstTokenMs;
+      }
+    }
+    if (
+      phase === 'between_tokens' &&
+      t.betweenTokensMs !== undefined &&
+      this.#lastPart + t.betweenTokensMs < at
+    ) {
+      at = this.#lastPart + t.betweenTokensMs;
+      due = 'between_tokens';
+      ms = t.betweenTokensMs;
+    }
+    this.#at = at;
+    this.#due = due;
+    this.#dueMs = ms;
+    if (at !== Number.POSITIVE_INFINITY) wake(at, now);
+  }
+
+  /** The shared timer looks at this clock: expires it if its deadline passed; else its next deadline (Infinity: none). */
+  check(now: number): number {
+    if (this.#phase === 'done') return Number.POSITIVE_INFINITY;
+    // Parts arrived since (between tokens): the deadline has moved on.
+    if (this.#phase === 'between_tokens') this.#scheduleQuiet();
+    if (this.#at > now) return this.#at;
+    this.#expire();
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /** {@link AttemptClock.#schedule} without waking the timer (the timer is the caller). */
+  #scheduleQuiet(): void {
+    const t = this.#timeouts;
+    let at = t.totalMs === undefined ? Number.POSITIVE_INFINITY : this.#started + t.totalMs;
+    let due: TimeoutPhase = 'total';
+    let ms = t.totalMs ?? 0;
+    if (t.betweenTokensMs !== undefined && this.#lastPart + t.betweenTokensMs < at) {
+      at = this.#lastPart + t.betweenTokensMs;
+      due = 'between_tokens';
+      ms = t.betweenTokensMs;
+    }
+    this.#at = at;
+    this.#due = due;
+    this.#dueMs = ms;
+  }
+
+  #expire(): void {
+    const error = timeoutError(this.#model, this.#due, this.#dueMs);
+    this.error = error;
+    this.stop();
     this.#controller.abort(error);
     this.#reject?.(error);
-    for (const fn of this.#onExpire.splice(0)) {
+    for (const fn of this.#onExpire?.splice(0) ?? []) {
       try {
         fn();
       } catch {
