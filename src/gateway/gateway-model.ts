@@ -342,6 +342,8 @@ class Gateway implements GatewayModel {
       usage.costUsd += cost;
       usage.modelCalls += 1;
     }
+    // No log, no event object (a call outside a run pays nothing for events).
+    if (!this.#log) return;
     this.#emit({
       type: 'model-call-finish',
       model: resolved.entry.id,
@@ -603,13 +605,16 @@ class Gateway implements GatewayModel {
             attempt.clock = new AttemptClock(plan.timeouts, id, signal, started);
             effective = { ...effective, abortSignal: attempt.clock.signal };
           }
-          this.#emit({
-            type: 'model-call-start',
-            model: id,
-            provider: resolved.model.provider,
-            attempt: ++state.attempts,
-            stream,
-          });
+          state.attempts += 1;
+          if (this.#log) {
+            this.#emit({
+              type: 'model-call-start',
+              model: id,
+              provider: resolved.model.provider,
+              attempt: state.attempts,
+              stream,
+            });
+          }
           attempt.called = true;
           const result = stream
             ? await this.#streamAttempt(attempt, effective, call)
