@@ -205,7 +205,7 @@ interface CallState {
   refreshed: Set<KeySlot> | undefined;
 }
 
-/** {@link admit}'s answer when every key of the pool is dead and some may be re-read now. */
+/** The admission check's answer when every key of the pool is dead and some may be re-read now. */
 const reviveKeys = Symbol('revive keys');
 
 type Answer = LanguageModelV4GenerateResult | LanguageModelV4StreamResult;
@@ -215,6 +215,11 @@ interface Track {
   answeredBy: string | undefined;
 }
 
+/**
+ * The gateway model over `options.chain` (see the module comment). Build one per call: it keeps
+ * which model answered and, with `deferEvents`, the call's queued events. Breakers, latency
+ * statistics and key pools live in the registry and are shared by every gateway over it.
+ */
 export function createGatewayModel(options: GatewayModelOptions): GatewayModel {
   return new Gateway(options);
 }
@@ -430,7 +435,7 @@ class Gateway implements GatewayModel {
   /**
    * Admits an attempt on `plan`'s model through its breakers and key pool (synchronously: a state
    * read per breaker): the attempt, or why the model is skipped (`breaker open`, or every key
-   * refused → `missing_credential`), or {@link reviveKeys} when every key is dead and may be re-read.
+   * refused → `missing_credential`), or `reviveKeys` when every key is dead and may be re-read.
    */
   #admit(
     id: string,

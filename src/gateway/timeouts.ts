@@ -260,7 +260,7 @@ export class AttemptClock {
     return Number.POSITIVE_INFINITY;
   }
 
-  /** {@link AttemptClock.#schedule} without waking the timer (the timer is the caller). */
+  /** The deadline as `#schedule` works it out, without waking the timer (the timer is the caller). */
   #scheduleQuiet(): void {
     const t = this.#timeouts;
     let at = t.totalMs === undefined ? Number.POSITIVE_INFINITY : this.#started + t.totalMs;
