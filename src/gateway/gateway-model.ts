@@ -195,6 +195,8 @@ type Ending =
 interface CallState {
   /** The prompt's text, built once when a context window or a limiter needs it. */
   text: string | undefined;
+  /** The prompt's estimated tokens for the limiter (UTF-8 bytes / 4), worked out once. */
+  promptTokens: number | undefined;
   /** What this call has waited for providers' rate-limit resets so far (limiter only). */
   rateLimitWaitedMs: number;
   attempts: number;
@@ -587,21 +589,22 @@ class Gateway implements GatewayModel {
           }
           if (limiter) {
             state.text ??= promptText(call.prompt);
-            const request: CallPermitRequest = {
+            state.promptTokens ??= Math.ceil(Buffer.byteLength(state.text) / 4);
+            // One literal of a fixed shape (no spreads on the hot path): an entry without limits or
+            // threshold leaves those fields undefined, which the limiter reads as absent.
+            const request = {
               model: id,
               provider: resolved.model.provider,
               providerType: entry.type,
-              estimatedTokens:
-                Math.ceil(Buffer.byteLength(state.text) / 4) + (effective.maxOutputTokens ?? 0),
-              ...(entry.rateLimits === undefined ? {} : { rateLimits: entry.rateLimits }),
-              ...(entry.latencyThresholdMs === undefined
-                ? {}
-                : { latencyThresholdMs: entry.latencyThresholdMs }),
+              estimatedTokens: state.promptTokens + (effective.maxOutputTokens ?? 0),
+              rateLimits: entry.rateLimits,
+              latencyThresholdMs: entry.latencyThresholdMs,
               maxWaitMs: this.#maxBlockWaitMs,
-            };
-            // The common case (nothing in the way) gets its permit without a promise.
+            } as CallPermitRequest;
+            // The common case (nothing in the way) gets its permit without a promise. The permit is
+            // released exactly once, by the attempt's settle.
             const immediate = signal?.aborted ? undefined : limiter.tryAcquire?.(request);
-            attempt.permit = once(immediate ?? (await limiter.acquire(request, signal)));
+            attempt.permit = immediate ?? (await limiter.acquire(request, signal));
             // Latency is the provider's, not the time spent waiting for a permit.
             started = Date.now();
             attempt.started = started;
@@ -701,6 +704,7 @@ class Gateway implements GatewayModel {
   #newState(hedged: boolean): CallState {
     return {
       text: undefined,
+      promptTokens: undefined,
       rateLimitWaitedMs: 0,
       attempts: 0,
       lastError: undefined,
@@ -953,18 +957,6 @@ function streamInterrupted(model: string, failure: HarnessError): HarnessError {
       details: { ...failure.details, model, kind: 'stream_interrupted', cause: failure.details.kind },
     },
   );
-}
-
-/** A permit that ignores every release after the first (the contract asks for exactly one). */
-function once(permit: CallPermit): CallPermit {
-  let released = false;
-  return {
-    release(outcome) {
-      if (released) return;
-      released = true;
-      permit.release(outcome);
-    },
-  };
 }
 
 /** The outcome of a call that answered. */
