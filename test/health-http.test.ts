@@ -378,3 +378,47 @@ describe('the health app over other sources', () => {
     }
   });
 });
+
+describe('/health and the gateway breakers', () => {
+  it('shows every circuit breaker of the registry, and an open one degrades the status', async () => {
+    const { Harness: H } = await import('forge-harness');
+    const { FakeProviderServer } = await import('forge-harness/testing');
+    const fake = await FakeProviderServer.start();
+    try {
+      fake.injectFault({ status: 500, times: 50, match: { model: 'sick' } });
+      const harness = new H({
+        journal: false,
+        memory: 'memory://',
+        retry: { maxRetries: 0 },
+        models: [
+          {
+            id: 'sick',
+            type: 'openai',
+            api: 'chat',
+            apiKey: 'k',
+            endpoint: fake.baseUrl('openai'),
+            breaker: { consecutiveFailures: 2 },
+          },
+          { id: 'well', type: 'openai', api: 'chat', apiKey: 'k', endpoint: fake.baseUrl('openai') },
+        ],
+        councils: [{ name: 'C', agents: [{ name: 'A', model: 'sick', fallback: ['well'] }] }],
+      });
+      for (let i = 0; i < 3; i++) expect((await harness.run('C', `hi ${i}`)).status).toBe('succeeded');
+      const app = createHealthApp(harness, { models: false });
+      const body = (await (await app.request('/health')).json()) as {
+        status: string;
+        circuits?: Array<{ scope: string; key: string; state: string }>;
+      };
+      const brief = (list: ReadonlyArray<{ scope: string; key: string; state: string }>) =>
+        list.map(({ scope, key, state }) => ({ scope, key, state }));
+      expect(brief(body.circuits ?? [])).toEqual(brief(harness.breakers()));
+      expect(body.circuits).toContainEqual(
+        expect.objectContaining({ scope: 'model', key: 'sick', state: 'open' }),
+      );
+      expect(body.status).toBe('degraded');
+      await harness.stop();
+    } finally {
+      await fake.close();
+    }
+  });
+});

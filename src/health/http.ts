@@ -66,6 +66,8 @@ export interface HealthSource {
   /** Removes secrets from text (error details). */
   redact?(text: string): string;
   readonly memoryPressure?: MemoryPressure | undefined;
+  /** Every circuit breaker's live state (provider, model and key scopes): `/health` shows them as `circuits`. */
+  breakers?(): ReadonlyArray<{ scope: string; key: string; state: string; since: string }>;
   /** Whether more workers would help (queue, admission waits, slow models): `/health` shows its reading. */
   readonly scale?: { read(): unknown } | undefined;
 }
@@ -289,7 +291,10 @@ export function createHealthApp(source: HealthSource, options: HealthAppOptions 
     const consistent = checks.every((check) => check.ok);
     const breakers = tracker ? Object.fromEntries(tracker.breakers) : undefined;
     // An open breaker means a model is failing: its fallbacks carry the load, so degraded, not down.
-    const breakerOpen = Object.values(breakers ?? {}).some((b) => b.state !== 'closed');
+    const circuits = source.breakers?.();
+    const breakerOpen =
+      Object.values(breakers ?? {}).some((b) => b.state !== 'closed') ||
+      (circuits ?? []).some((b) => b.state !== 'closed');
     const status = worst(report.status, consistent && !breakerOpen ? 'up' : 'degraded');
     const lag = processProbe.sample();
     const extra: Record<string, unknown> = {};
@@ -309,6 +314,7 @@ export function createHealthApp(source: HealthSource, options: HealthAppOptions 
       versions: { forgeHarness: forgeVersion(), node: process.versions.node, v8: process.versions.v8 },
       process: { pid: process.pid, uptimeSeconds: lag.uptimeSeconds, eventLoopLagMs: lag.eventLoopLagMs },
       ...(breakers ? { breakers } : {}),
+      ...(circuits ? { circuits } : {}),
       ...(source.scheduler ? { scheduler: source.scheduler.stats() } : {}),
       ...(source.memoryPressure ? { memoryPressure: source.memoryPressure.state() } : {}),
       ...(source.scale ? { scale: source.scale.read() } : {}),

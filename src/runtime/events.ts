@@ -185,7 +185,7 @@ export class EventLog {
         // A failing listener must not break the run or other listeners.
       }
     }
-    this.#wake();
+    if (this.#waiters.length > 0) this.#wake();
     return event;
   }
 

@@ -11,7 +11,9 @@ import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load.t
 import type { Engine } from '../engine/engine.ts';
 import { LocalEngine } from '../engine/local.ts';
 import { HarnessError, toHarnessError } from '../errors.ts';
+import type { BreakerStatus } from '../gateway/breaker.ts';
 import type { RetryPolicy } from '../gateway/gateway-model.ts';
+import type { SecretStore } from '../gateway/secrets.ts';
 import {
   createMemoryProbe,
   HealthMonitor,
@@ -22,7 +24,7 @@ import { ScaleSignal } from '../health/scale-signal.ts';
 import type { CanaryController } from '../learning/canary.ts';
 import { Memory } from '../memory/index.ts';
 import { Redactor } from '../models/credentials.ts';
-import { ModelRegistry, unknownModel } from '../models/registry.ts';
+import { type GatewayDefaults, ModelRegistry, unknownModel } from '../models/registry.ts';
 import type { ModelEntry } from '../models/types.ts';
 import { skillCache } from '../skills/cache.ts';
 import { resolveSkillConfig } from '../skills/config.ts';
@@ -92,6 +94,10 @@ export interface HarnessOptions {
    * `overloaded` (retryable, `details.retryAfterMs`) until the heap is back below the low one.
    */
   memoryPressure?: MemoryPressureOptions;
+  /** Defaults of every provider model's timeouts, breaker and hedging (an entry's own settings win). */
+  gateway?: GatewayDefaults;
+  /** Reads and re-reads API keys (default: `env:`, `file:` and `cmd:` references). */
+  secrets?: SecretStore;
 }
 
 /** What a reload installed. */
@@ -125,7 +131,7 @@ export interface RunOptions {
 }
 
 export class Harness {
-  #registry: ModelRegistry;
+  #registry!: ModelRegistry;
   readonly skills = new SkillRegistry();
   readonly telemetry: OpenTelemetryExporter | undefined;
   /** Prometheus metrics of every run (`metrics.metrics()` is the text a `/metrics` route serves). */
@@ -240,6 +246,11 @@ export class Harness {
     return this.#registry;
   }
 
+  /** Every circuit breaker's state (provider, model and key scopes), for `/health` and dashboards. */
+  breakers(): BreakerStatus[] {
+    return this.#registry.breakers.states();
+  }
+
   #buildRegistry(models: readonly ModelEntry[], source: LoadedConfig | undefined): ModelRegistry {
     const options = this.#options;
     const entries = models.map((entry) => ({ ...entry, ...(options.modelOverrides?.[entry.id] ?? {}) }));
@@ -251,6 +262,10 @@ export class Harness {
       redactor: this.#redactor,
       origins,
       ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.gateway === undefined ? {} : { defaults: options.gateway }),
+      ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+      // A reload keeps what the breakers learned: a sick model stays skipped.
+      ...(this.#registry === undefined ? {} : { breakers: this.#registry.breakers }),
     });
   }
 
