@@ -215,7 +215,8 @@ describe('createSupervisor', () => {
     expect(b).not.toHaveProperty('id');
     expect(new Set([a.runId, b.runId, c.runId]).size).toBe(3);
     expect(of('run-result')).toHaveLength(3);
-    expect(of('run-result')[0]?.job).toEqual({ council: 'C', input: '300', id: 'a' });
+    // Results come in the order the runs end, which a busy machine may shuffle.
+    expect(of('run-result').map((e) => e.job)).toContainEqual({ council: 'C', input: '300', id: 'a' });
     await supervisor.idle();
 
     const pids = supervisor.workers().map((w) => w.pid as number);
