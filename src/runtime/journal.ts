@@ -21,11 +21,15 @@
  *   `close()`) throws `journal_error` for it.
  * - Runs, steps and run ends are still one synchronous write each (`DatabaseSync`): a few tens
  *   of microseconds, no event-loop round trip, and rows land in the order things happened.
+ *   A run this journal created looks its steps up in memory until it ends: only keys it recorded
+ *   can be in SQLite, so the misses every new step starts with cost no query.
  * - WAL with `synchronous = NORMAL`: a committed row survives a SIGKILL of the process, and a
  *   commit does not fsync. The checkpoints that copy the WAL into the file (and fsync, which can
  *   take tens of milliseconds on a busy disk) run in a worker thread with its own connection,
  *   every {@link checkpointEvery} commits, so they never stall the event loop; when the worker
- *   cannot run, the connection checkpoints itself as SQLite does by default.
+ *   cannot run, the connection checkpoints itself as SQLite does by default. `close()` waits for
+ *   the worker's connection to close, so the writer's is the last: it merges the rest of the WAL
+ *   into the file and removes it, as it did without a worker.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -132,13 +136,28 @@ const checkpointerSource = `
 import { parentPort, workerData } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
-// Never create a file: a journal that is gone is the writer's business, not the checkpointer's.
-if (!existsSync(workerData.path)) throw new Error('the journal file ' + workerData.path + ' is gone');
-const db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs });
+// Set to 1 once this connection is closed (or never opened): the writer's close() waits for it.
+const closed = new Int32Array(workerData.closed);
+const signalClosed = () => {
+  Atomics.store(closed, 0, 1);
+  Atomics.notify(closed, 0);
+};
+// However this thread ends, a waiting close() goes on.
+process.on('exit', signalClosed);
+let db;
+try {
+  // Never create a file: a journal that is gone is the writer's business, not the checkpointer's.
+  if (!existsSync(workerData.path)) throw new Error('the journal file ' + workerData.path + ' is gone');
+  db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs });
+} catch (error) {
+  signalClosed();
+  throw error;
+}
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 parentPort.on('message', (message) => {
   if (message === 'close') {
     db.close();
+    signalClosed();
     parentPort.close();
     return;
   }
@@ -150,6 +169,13 @@ parentPort.on('message', (message) => {
   }
 });
 `;
+
+/**
+ * How long `close()` waits at most for the checkpoint worker to close its connection (ms): a
+ * checkpoint in progress finishes first. Then the writer's is the last connection, which copies
+ * the rest of the WAL into the file and removes it before `close()` returns, as without a worker.
+ */
+const workerCloseWaitMs = 5000;
 
 /** What the checkpoint worker has done so far (see {@link SqliteJournal.checkpoints}). */
 export interface CheckpointStats {
@@ -163,6 +189,12 @@ export interface CheckpointStats {
   lastLog: number;
   lastCheckpointed: number;
 }
+
+/**
+ * Runs at most whose step lookups skip SQLite (see `SqliteJournal`); beyond, lookups ask SQLite,
+ * so runs that never end (a caller that never calls `finishRun`) cannot grow the map forever.
+ */
+const maxFreshRuns = 100_000;
 
 /** One buffered event row. */
 interface PendingEvent {
@@ -248,8 +280,17 @@ export class SqliteJournal implements RunJournal {
   #commits = 0;
   /** Started at the first checkpoint request. */
   #checkpointer: Worker | undefined;
+  /** The worker sets `[0]` to 1 once its connection is closed (see `close()`). */
+  readonly #workerClosed = new Int32Array(new SharedArrayBuffer(4));
   /** A checkpoint request is out (one at a time: they would only queue up behind each other). */
   #checkpointing = false;
+  /**
+   * Runs this journal created and has not seen end, with the keys of the steps it recorded for
+   * them: a lookup of any other key of such a run is a miss without asking SQLite (a new run's
+   * steps are all looked up before they run, and only the journal that created a run writes its
+   * steps until it ends or is claimed).
+   */
+  readonly #fresh = new Map<string, Set<string>>();
   readonly #checkpoints: CheckpointStats = {
     background: false,
     done: 0,
@@ -320,6 +361,7 @@ export class SqliteJournal implements RunJournal {
         JSON.stringify(run.options),
       ),
     );
+    if (this.#fresh.size < maxFreshRuns) this.#fresh.set(run.runId, new Set());
   }
 
   claimRun(runId: string): JournalRun {
@@ -341,6 +383,7 @@ export class SqliteJournal implements RunJournal {
         details: { ownerPid: run.ownerPid },
       });
     }
+    this.#fresh.delete(runId);
     this.#write(() => this.#s.claim.run(process.pid, Date.now(), runId));
     return { ...run, ownerPid: process.pid, attempts: run.attempts + 1 };
   }
@@ -350,6 +393,7 @@ export class SqliteJournal implements RunJournal {
     status: Exclude<JournalRunStatus, 'running'>,
     result: { output: string; usage: Usage; error?: JournalRun['error'] },
   ): void {
+    this.#fresh.delete(runId);
     this.#write(() =>
       this.#s.finish.run(
         status,
@@ -384,6 +428,7 @@ export class SqliteJournal implements RunJournal {
   }
 
   step(runId: string, key: string): JournalStep | undefined {
+    if (this.#fresh.get(runId)?.has(key) === false) return undefined;
     const row = this.#s.getStep.get(runId, key) as StepRow | undefined;
     if (!row) return undefined;
     return {
@@ -410,6 +455,7 @@ export class SqliteJournal implements RunJournal {
         Date.now(),
       ),
     );
+    this.#fresh.get(runId)?.add(step.key);
   }
 
   /**
@@ -453,13 +499,17 @@ export class SqliteJournal implements RunJournal {
   }
 
   close(): void {
+    this.#fresh.clear();
     if (this.#flushing) clearImmediate(this.#flushing);
     this.#flushing = undefined;
-    // The worker closes its connection after a checkpoint in progress; the last connection to
-    // close checkpoints what is left and removes the WAL, as SQLite does.
-    this.#checkpointer?.postMessage('close');
+    const worker = this.#checkpointer;
     this.#checkpointer = undefined;
     this.#checkpoints.background = false;
+    if (worker) {
+      // Blocking, like the last checkpoint below: the worker closes after a checkpoint in progress.
+      worker.postMessage('close');
+      Atomics.wait(this.#workerClosed, 0, 0, workerCloseWaitMs);
+    }
     if (!this.#db.isOpen) return;
     try {
       if (this.#pending.length > 0) this.#write();
@@ -481,7 +531,11 @@ export class SqliteJournal implements RunJournal {
     try {
       worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(checkpointerSource)}`), {
         // Absolute: the process may have changed its working directory since the journal opened.
-        workerData: { path: this.#file, busyTimeoutMs: this.#busyTimeoutMs },
+        workerData: {
+          path: this.#file,
+          busyTimeoutMs: this.#busyTimeoutMs,
+          closed: this.#workerClosed.buffer,
+        },
       });
     } catch {
       this.#checkpointInForeground();
