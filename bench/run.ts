@@ -6,6 +6,8 @@ const benches: Record<string, () => Promise<unknown>> = {
   overhead: () => import('./overhead.ts'),
   memory: () => import('./memory.ts'),
   councils: () => import('./councils.ts'),
+  concurrency: () => import('./concurrency.ts'),
+  journal: () => import('./journal.ts'),
   outage: () => import('./outage.ts'),
 };
 
