@@ -12,6 +12,7 @@ import {
   Council,
   councilHash,
   Harness,
+  HarnessError,
   RecursionPolicy,
   type RunEvent,
   registerProviderType,
@@ -590,5 +591,33 @@ describe('non-streaming turns (RunOptions.stream: false)', () => {
     expect(plain.filter((e) => e.type === 'tool-call-error')).toHaveLength(1);
     await a.stop();
     await b.stop();
+  });
+});
+
+describe('a journal that fails', () => {
+  it('never makes a run reject: the result carries journal_error', async () => {
+    const inner = new SqliteJournal(join(dir, 'failing.db'));
+    const failing = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'finishRun') {
+          return () => {
+            throw new HarnessError('journal_error', 'disk full');
+          };
+        }
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const harness = new Harness({
+      journal: failing,
+      memory: 'memory://',
+      models: [{ id: 'm', type: 'simulated' }],
+      councils: [new Council({ name: 'C', agents: [new Agent({ name: 'A', model: 'm' })] })],
+    });
+    const result = await harness.run('C', 'hello');
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('journal_error');
+    await harness.stop();
+    inner.close();
   });
 });

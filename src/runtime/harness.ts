@@ -949,11 +949,17 @@ export class Harness {
       log.emit([name], { type: 'run-error', error: eventError(error), usage: { ...usage }, durationMs });
       // An interrupted run stays resumable only when the process dies; a run that ended here is final.
       if (journal && journaled) {
-        journal.finishRun(log.runId, status, {
-          output: partialOutput,
-          usage,
-          error: { code: error.code, message: error.message, details: error.details },
-        });
+        try {
+          journal.finishRun(log.runId, status, {
+            output: partialOutput,
+            usage,
+            error: { code: error.code, message: error.message, details: error.details },
+          });
+        } catch (journalError) {
+          // A run's result never rejects: a journal that cannot record the end is reported as
+          // the run's error (the run stays `running` in the journal, so it can be resumed).
+          error = toHarnessError(journalError);
+        }
       }
       return {
         runId: log.runId,
