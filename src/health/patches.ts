@@ -11,7 +11,7 @@
  */
 import { HarnessError, type HarnessErrorCode, toHarnessError } from '../errors.ts';
 import { type CanaryController, defaultCanaryController } from '../learning/canary.ts';
-import { countsAsFailure } from '../learning/canary-skill.ts';
+import { countsAsFailure, reportDecision } from '../learning/canary-skill.ts';
 import type { CanaryTestOptions } from '../learning/sprt.ts';
 import { type AnySkill, checkSkillOutput, type SkillContext } from '../runtime/skill.ts';
 
@@ -106,16 +106,7 @@ export function createPatchedRun(
 
   /** Emits a decision into the run and notes the new active version. */
   const decided = (context: SkillContext, decision: ReturnType<CanaryController['record']>) => {
-    if (!decision) return;
-    active = decision.decision === 'promote' ? decision.candidate : decision.stable;
-    context.emit?.({
-      type: 'canary-decision',
-      subject,
-      decision: decision.decision,
-      stable: decision.stable,
-      candidate: decision.candidate,
-      reason: decision.reason,
-    });
+    active = reportDecision(context, subject, decision) ?? active;
   };
 
   /** The patch to try for `error` when `current` runs: the newest matching one above it, never rolled back. */

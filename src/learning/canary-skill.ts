@@ -66,16 +66,7 @@ export function canarySkill(options: CanarySkillOptions): CanarySkill {
   }).active;
   const keyOf = options.key ?? ((_input: unknown, context: SkillContext) => context.idempotencyKey);
   const emit = (context: SkillContext, decision: CanaryDecision | undefined) => {
-    if (!decision) return;
-    active = decision.decision === 'promote' ? decision.candidate : decision.stable;
-    context.emit?.({
-      type: 'canary-decision',
-      subject,
-      decision: decision.decision,
-      stable: decision.stable,
-      candidate: decision.candidate,
-      reason: decision.reason,
-    });
+    active = reportDecision(context, subject, decision) ?? active;
   };
   return {
     name: stable.name,
@@ -106,6 +97,27 @@ export function canarySkill(options: CanarySkillOptions): CanarySkill {
       return output;
     },
   };
+}
+
+/**
+ * Reports a canary's decision into the run the skill call belongs to (a `canary-decision` event)
+ * and returns the version that is active from now on, or undefined when nothing was decided.
+ */
+export function reportDecision(
+  context: SkillContext,
+  subject: string,
+  decision: CanaryDecision | undefined,
+): string | undefined {
+  if (!decision) return undefined;
+  context.emit?.({
+    type: 'canary-decision',
+    subject,
+    decision: decision.decision,
+    stable: decision.stable,
+    candidate: decision.candidate,
+    reason: decision.reason,
+  });
+  return decision.decision === 'promote' ? decision.candidate : decision.stable;
 }
 
 /**

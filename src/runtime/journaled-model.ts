@@ -77,6 +77,7 @@ export function journaledModel(options: JournaledModelOptions): GatewayModel {
       budget.check(options.partialOutput());
       replayedModel = undefined;
       const result = await gateway.doGenerate(call);
+      if (!journal) return result;
       const { request: _request, response: _response, ...kept } = result;
       const model = gateway.answeredBy() ?? gateway.modelId;
       record(
@@ -104,6 +105,8 @@ export function journaledModel(options: JournaledModelOptions): GatewayModel {
       budget.check(options.partialOutput());
       replayedModel = undefined;
       const result = await gateway.doStream(call);
+      // Without a journal nothing is recorded: no extra stream stage on the hot path.
+      if (!journal) return result;
       const parts: LanguageModelV4StreamPart[] = [];
       let failed = false;
       const recorder = new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
