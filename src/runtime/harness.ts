@@ -1074,7 +1074,15 @@ function describe(source: LoadedConfig, path: Array<string | number>): string {
 
 /** A stable hash of what decides a council's path (strategy, agents, options); memory and skill code are not part of it. */
 export function councilHash(council: Council): string {
-  const skip = new Set(['memory', 'skillInstances', 'knowledge']);
-  const text = JSON.stringify(council, (key, value) => (skip.has(key) ? undefined : value));
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  // A council's fields are read-only after construction: hash each council once, not per run.
+  let hash = councilHashes.get(council);
+  if (hash === undefined) {
+    const text = JSON.stringify(council, (key, value) => (unhashed.has(key) ? undefined : value));
+    hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
+    councilHashes.set(council, hash);
+  }
+  return hash;
 }
+
+const unhashed = new Set(['memory', 'skillInstances', 'knowledge']);
+const councilHashes = new WeakMap<Council, string>();
