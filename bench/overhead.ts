@@ -8,6 +8,12 @@
  * - `full` (→ `ratio`): the whole gateway as a skill's call inside a run makes it: all four
  *   timeouts set (a clock per attempt), a fallback model in the chain, breakers, retry, the
  *   limiter, model-call events into a run's event log and usage charged to the run.
+ * - `raw_quiet`: raw `generateText` with the AI SDK's telemetry dispatch off
+ *   (`telemetry: { isEnabled: false }`), as the harness calls it while no AI SDK telemetry
+ *   integration or tracing-channel subscriber listens (src/telemetry/ai-sdk-telemetry.ts). `ratio`
+ *   compares with the SDK's defaults, as an application calls it; `ratio_same_sdk_settings`
+ *   (full / raw_quiet) is what the harness's own code adds to the same SDK work, and `us_added`
+ *   the same in microseconds.
  */
 import { cpus } from 'node:os';
 import type { LanguageModelV4 } from '@ai-sdk/provider';
@@ -58,6 +64,10 @@ const prompt = 'Say ok.';
 async function raw(n: number) {
   for (let i = 0; i < n; i++) await generateText({ model: zero, prompt, maxRetries: 0 });
 }
+async function rawQuiet(n: number) {
+  for (let i = 0; i < n; i++)
+    await generateText({ model: zero, prompt, maxRetries: 0, telemetry: { isEnabled: false } });
+}
 async function viaHarness(n: number) {
   for (let i = 0; i < n; i++) await harness.callLlm({ model: 'zero', prompt });
 }
@@ -85,24 +95,30 @@ const median = (xs: number[]) => {
 };
 
 await raw(callsPerRound);
+await rawQuiet(callsPerRound);
 await viaHarness(callsPerRound);
 await viaFull(callsPerRound);
 const rawUs: number[] = [];
+const quietUs: number[] = [];
+const ownRatios: number[] = [];
 const harnessUs: number[] = [];
 const fullUs: number[] = [];
 const ratios: number[] = [];
 const fullRatios: number[] = [];
 for (let r = 0; r < rounds; r++) {
   const a = await time(raw);
+  const q = await time(rawQuiet);
   const b = await time(viaHarness);
   const c = await time(viaFull);
   rawUs.push(a);
+  quietUs.push(q);
+  ownRatios.push(c / q);
   harnessUs.push(b);
   fullUs.push(c);
   ratios.push(b / a);
   fullRatios.push(c / a);
   process.stderr.write(
-    `round ${r + 1}/${rounds}: raw ${a.toFixed(1)} µs, harness ${b.toFixed(1)} µs (${(b / a).toFixed(3)}), full ${c.toFixed(1)} µs (${(c / a).toFixed(3)})\n`,
+    `round ${r + 1}/${rounds}: raw ${a.toFixed(1)} µs, raw quiet ${q.toFixed(1)} µs, harness ${b.toFixed(1)} µs (${(b / a).toFixed(3)}), full ${c.toFixed(1)} µs (${(c / a).toFixed(3)})\n`,
   );
 }
 const rawMedian = median(rawUs);
@@ -113,8 +129,10 @@ const result = {
   raw_us: Number(rawMedian.toFixed(2)),
   harness_us: Number(harnessMedian.toFixed(2)),
   full_us: Number(fullMedian.toFixed(2)),
-  us_added: Number((fullMedian - rawMedian).toFixed(2)),
+  raw_quiet_us: Number(median(quietUs).toFixed(2)),
+  us_added: Number((fullMedian - median(quietUs)).toFixed(2)),
   ratio: Number(median(fullRatios).toFixed(3)),
+  ratio_same_sdk_settings: Number(median(ownRatios).toFixed(3)),
   ratio_harness: Number(median(ratios).toFixed(3)),
   rounds,
   calls_per_round: callsPerRound,

@@ -12,6 +12,7 @@ import type { Memory, MemoryNamespace } from '../memory/index.ts';
 import type { Redactor } from '../models/credentials.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { costUsd } from '../models/registry.ts';
+import { aiSdkTelemetry } from '../telemetry/ai-sdk-telemetry.ts';
 import type { Agent, AgentOptions } from './agent.ts';
 import { type Budget, isRunLimit } from './budget.ts';
 import { type CallDeps, callLlm } from './call-llm.ts';
@@ -198,6 +199,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       maxRetries: 0,
       abortSignal: AbortSignal.any([signal, stopTurn.signal]),
       stopWhen: isStepCount(agent.maxSteps ?? 5),
+      telemetry: aiSdkTelemetry(),
       ...(instructions ? { instructions } : {}),
       ...(agent.maxTokens === undefined ? {} : { maxOutputTokens: agent.maxTokens }),
       ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),

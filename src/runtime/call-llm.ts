@@ -14,6 +14,7 @@ import type { ModelRegistry } from '../models/registry.ts';
 import { parsePrompt } from '../prompt/parse.ts';
 import type { UnifiedPrompt } from '../prompt/schema.ts';
 import { toModelMessages } from '../prompt/to-model-messages.ts';
+import { type AiSdkTelemetry, aiSdkTelemetry } from '../telemetry/ai-sdk-telemetry.ts';
 import { type EventLog, emptyUsage, type Usage } from './events.ts';
 
 export interface CallLlmOptions {
@@ -74,6 +75,7 @@ interface Prepared {
     temperature?: number;
     abortSignal?: AbortSignal;
     maxRetries: 0;
+    telemetry: AiSdkTelemetry;
   };
 }
 
@@ -104,6 +106,7 @@ function prepare(deps: CallDeps, options: CallLlmOptions): Prepared {
       messages,
       // The gateway owns retries and fallback; the AI SDK's own retry would repeat the whole chain.
       maxRetries: 0,
+      telemetry: aiSdkTelemetry(),
       ...(joined ? { instructions: joined } : {}),
       ...(options.maxTokens === undefined ? {} : { maxOutputTokens: options.maxTokens }),
       ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
