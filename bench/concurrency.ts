@@ -70,7 +70,13 @@ const journalPath = join(dir, 'journal.db');
 const harness = new Harness({
   models: [model],
   councils: [pairCouncil],
-  scheduler: { maxConcurrentRuns: runs, maxQueuedRuns: runs },
+  scheduler: {
+    maxConcurrentRuns: runs,
+    maxQueuedRuns: runs,
+    ...(process.env.BENCH_LOOP_SLICE_MS === undefined
+      ? {}
+      : { loopSliceMs: Number(process.env.BENCH_LOOP_SLICE_MS) }),
+  },
   memory: 'memory://',
   journal: journalPath,
 });
@@ -98,6 +104,23 @@ try {
     );
   }, 1000);
   lag.enable();
+  // BENCH_LAG_LOG=ms: each turn of the loop longer than that, when it happened (a 5 ms probe timer).
+  const lagLog = Number(process.env.BENCH_LAG_LOG ?? 0);
+  let probeAt = performance.now();
+  const probe =
+    lagLog > 0
+      ? setInterval(() => {
+          const now = performance.now();
+          const late = now - probeAt - 5;
+          probeAt = now;
+          if (late > lagLog) {
+            log(
+              `  ${((now - started) / 1000).toFixed(2)} s: a turn of ${late.toFixed(0)} ms ` +
+                `(launched ${launched}, finished ${finished}, gate ${JSON.stringify(harness.scheduler.stats().loop)})`,
+            );
+          }
+        }, 5)
+      : undefined;
   while (launched < runs) {
     const n = Math.min(launchBatch, runs - launched);
     for (let i = 0; i < n; i++) {
@@ -119,6 +142,7 @@ try {
   const cpu = process.threadCpuUsage(cpuBefore);
   lag.disable();
   clearInterval(progress);
+  clearInterval(probe);
 
   if (failures.length > 0) {
     const first = failures[0]!;

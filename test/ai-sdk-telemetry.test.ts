@@ -13,9 +13,7 @@ let harness: Harness;
 beforeAll(async () => {
   fake = await FakeProviderServer.start();
   harness = new Harness({
-    models: [
-      { id: 'm', type: 'openai-compatible', model: 'm', endpoint: fake.baseUrl('openai-compatible') },
-    ],
+    models: [{ id: 'm', type: 'openai-compatible', model: 'm', endpoint: fake.baseUrl('openai-compatible') }],
     councils: [{ name: 'C', agents: [{ name: 'A', model: 'm', instructions: 'Answer.' }] }],
     memory: 'memory://',
     journal: false,
@@ -45,18 +43,18 @@ async function callThreeWays() {
 describe('AI SDK telemetry around harness calls', () => {
   it('reaches an integration registered with registerTelemetry, for runs and callLlm', async () => {
     const starts: string[] = [];
-    const ends: string[] = [];
+    let ends = 0;
     registerTelemetry({
       onStart: (event: { operationId: string }) => {
         starts.push(event.operationId);
       },
-      onEnd: (event: { operationId?: string }) => {
-        ends.push(event.operationId ?? 'end');
+      onEnd: () => {
+        ends += 1;
       },
     });
     await callThreeWays();
     expect(starts).toEqual(['ai.generateText', 'ai.streamText', 'ai.generateText']);
-    expect(ends).toHaveLength(3);
+    expect(ends).toBe(3);
 
     // Unregistered: the next calls skip the SDK's telemetry and still succeed.
     registered().length = 0;
@@ -67,10 +65,15 @@ describe('AI SDK telemetry around harness calls', () => {
   it('reaches a subscriber of the ai:telemetry tracing channel', async () => {
     const seen: string[] = [];
     const channel = tracingChannel(AI_SDK_TELEMETRY_TRACING_CHANNEL);
+    const ignore = () => {};
     const handlers = {
       start: (message: unknown) => {
         seen.push((message as { type?: string }).type ?? 'unknown');
       },
+      end: ignore,
+      asyncStart: ignore,
+      asyncEnd: ignore,
+      error: ignore,
     };
     channel.subscribe(handlers);
     try {

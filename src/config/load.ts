@@ -872,6 +872,7 @@ function toSchedulerOptions(scheduler: SchedulerYaml): SchedulerOptions {
     maxConcurrentRuns: scheduler.max_concurrent_runs,
     maxQueuedRuns: scheduler.max_queued_runs,
     agingMs: scheduler.aging_ms,
+    loopSliceMs: scheduler.loop_slice_ms,
     councils:
       councils === undefined
         ? undefined

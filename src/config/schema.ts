@@ -689,6 +689,13 @@ export const schedulerSchema = z.strictObject({
     .positive()
     .optional()
     .describe("A waiting run's priority rises one level per this many milliseconds (default 5000)."),
+  loop_slice_ms: z
+    .number()
+    .nonnegative()
+    .optional()
+    .describe(
+      'Event-loop pacing: while work waits, each turn of the loop runs about this many milliseconds (default 10; 0 turns pacing off).',
+    ),
   councils: z
     .record(z.string().min(1), z.strictObject({ max_concurrent_runs: z.int().positive().optional() }))
     .optional()

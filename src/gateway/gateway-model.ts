@@ -337,6 +337,7 @@ class Gateway implements GatewayModel {
     u: LanguageModelV4Usage,
     started: number,
     metadata: SharedV4ProviderMetadata | undefined,
+    endedAt = Date.now(),
   ): void {
     const input = u.inputTokens.total ?? 0;
     const output = u.outputTokens.total ?? 0;
@@ -358,16 +359,15 @@ class Gateway implements GatewayModel {
       inputTokens: input,
       outputTokens: output,
       costUsd: cost,
-      latencyMs: Date.now() - started,
+      latencyMs: endedAt - started,
     });
   }
 
   /** Ends an attempt once: the permit, the clock, the breakers and the latency statistics. */
-  #settle(attempt: Attempt, ending: Ending): void {
+  #settle(attempt: Attempt, ending: Ending, now = Date.now()): void {
     if (attempt.settled) return;
     attempt.settled = true;
     attempt.clock?.stop();
-    const now = Date.now();
     const latencyMs = now - attempt.started;
     const { plan } = attempt;
     if (attempt.permit) {
@@ -813,10 +813,18 @@ class Gateway implements GatewayModel {
     const pending = resolved.model.doGenerate(effective);
     // A provider that ignores its abort signal still loses the race against its timeout.
     const result = clock ? await clock.race(pending) : await pending;
-    attempt.firstOutputMs = Date.now() - attempt.started;
-    this.#settle(attempt, { ok: true, usage: result.usage, headers: result.response?.headers });
+    const arrived = Date.now();
+    attempt.firstOutputMs = arrived - attempt.started;
+    // The answer's processing (this attempt's bookkeeping and events included) waits its turn when
+    // the event loop is busy; its latency is the provider's alone, measured on arrival.
+    const paced = this.#options.limiter?.pace?.();
+    if (paced) {
+      clock?.stop();
+      await paced;
+    }
+    this.#settle(attempt, { ok: true, usage: result.usage, headers: result.response?.headers }, arrived);
     this.#warn(resolved, result.warnings);
-    this.#account(resolved, result.usage, attempt.started, result.providerMetadata);
+    this.#account(resolved, result.usage, attempt.started, result.providerMetadata, arrived);
     return result;
   }
 
@@ -873,6 +881,17 @@ class Gateway implements GatewayModel {
         attempt.firstOutputMs = Date.now() - attempt.started;
         clock?.firstOutput();
         break;
+      }
+    }
+    // The stream's processing waits its turn when the event loop is busy; the stall timer waits too.
+    const paced = this.#options.limiter?.pace?.();
+    if (paced) {
+      clock?.hold();
+      await paced;
+      clock?.resume();
+      if (clock?.error) {
+        await reader.cancel().catch(() => {});
+        throw clock.error;
       }
     }
     // From here on a failure ends this stream with a typed stream_interrupted error part; it is

@@ -55,6 +55,13 @@ export interface CallPermit {
   release(outcome: CallOutcome): void;
 }
 
+/**
+ * Event-loop pacing: undefined when the caller may go on now, else a promise to await first (the
+ * loop has been busy for its slice, or others wait ahead). `start`: a new run, which waits behind
+ * every `continue` (work of a run already in flight).
+ */
+export type LoopPace = (kind?: 'continue' | 'start') => Promise<void> | undefined;
+
 export interface CallLimiter {
   /**
    * Waits until the model may be called; rejects with a terminal `aborted` error on abort, or with a
@@ -67,4 +74,10 @@ export interface CallLimiter {
    * promise and the await of the common case.
    */
   tryAcquire?(request: CallPermitRequest): CallPermit | undefined;
+  /**
+   * Optional event-loop pacing: the gateway asks before it hands a model's answer on (a
+   * non-streaming answer, or a stream's first output part), so the processing of many answers
+   * that arrive together is spread over turns of the loop instead of blocking it.
+   */
+  pace?: LoopPace;
 }

@@ -110,3 +110,30 @@ describe('AttemptClock', () => {
     );
   });
 });
+
+describe('AttemptClock.hold', () => {
+  it('keeps the stall timer waiting while the harness holds the stream, then counts it afresh', () => {
+    const clock = new AttemptClock({ betweenTokensMs: 100, totalMs: 10_000 }, 'm', undefined);
+    clock.connected();
+    clock.firstOutput();
+    clock.hold();
+    vi.advanceTimersByTime(5000);
+    expect(clock.error).toBeUndefined();
+    clock.resume();
+    vi.advanceTimersByTime(99);
+    expect(clock.error).toBeUndefined();
+    vi.advanceTimersByTime(1);
+    expect(clock.error?.details).toMatchObject({ timeout: 'between_tokens', timeoutMs: 100 });
+  });
+
+  it('still ends a held attempt at its total timeout', () => {
+    const clock = new AttemptClock({ betweenTokensMs: 100, totalMs: 1000 }, 'm', undefined);
+    clock.firstOutput();
+    clock.hold();
+    vi.advanceTimersByTime(999);
+    expect(clock.error).toBeUndefined();
+    vi.advanceTimersByTime(1);
+    expect(clock.error?.details).toMatchObject({ timeout: 'total', timeoutMs: 1000 });
+    expect(clock.signal.aborted).toBe(true);
+  });
+});

@@ -136,6 +136,8 @@ export class AttemptClock {
   #dueMs = 0;
   #reject: ((error: HarnessError) => void) | undefined;
   #onExpire: Array<() => void> | undefined;
+  /** The harness holds the stream (see {@link AttemptClock.hold}). */
+  #held = false;
 
   constructor(timeouts: ModelTimeouts, model: string, caller: AbortSignal | undefined, started = Date.now()) {
     this.#timeouts = timeouts;
@@ -204,6 +206,24 @@ export class AttemptClock {
     }
   }
 
+  /**
+   * The harness, not the provider, keeps the stream waiting (its turn on the event loop): the phase
+   * timeouts wait until {@link AttemptClock.resume}; the total keeps running.
+   */
+  hold(): void {
+    if (this.#phase !== 'done') this.#held = true;
+  }
+
+  /** Reading goes on after {@link AttemptClock.hold}: the time between parts counts afresh. */
+  resume(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    if (this.#phase === 'done') return;
+    const now = Date.now();
+    this.#lastPart = now;
+    this.#schedule(now);
+  }
+
   /** The attempt ended: no timeout fires any more, and the caller's signal is let go. */
   stop(): void {
     if (this.#phase === 'done') return;
@@ -253,9 +273,21 @@ export class AttemptClock {
   /** The shared timer looks at this clock: expires it if its deadline passed; else its next deadline (Infinity: none). */
   check(now: number): number {
     if (this.#phase === 'done') return Number.POSITIVE_INFINITY;
+    if (this.#held) return this.#checkTotal(now);
     // Parts arrived since (between tokens): the deadline has moved on.
     if (this.#phase === 'between_tokens') this.#scheduleQuiet();
     if (this.#at > now) return this.#at;
+    this.#expire();
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /** While held: only the total can expire (`resume` wakes the timer for the rest). */
+  #checkTotal(now: number): number {
+    const totalMs = this.#timeouts.totalMs;
+    if (totalMs === undefined) return Number.POSITIVE_INFINITY;
+    if (this.#started + totalMs > now) return this.#started + totalMs;
+    this.#due = 'total';
+    this.#dueMs = totalMs;
     this.#expire();
     return Number.POSITIVE_INFINITY;
   }

@@ -12,6 +12,7 @@ function stats(over: { queued?: number; running?: number; waitP99?: number } = {
     waitMs: { p50: 0, p99: over.waitP99 ?? 0, max: over.waitP99 ?? 0 },
     models: {},
     providers: {},
+    loop: { waiting: { continue: 0, start: 0 }, parked: 0, batch: 16, sliceMs: 10 },
   };
 }
 

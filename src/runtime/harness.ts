@@ -871,6 +871,9 @@ export class Harness {
       return await this.engine.execute(
         job,
         async () => {
+          // A new run waits its turn on a busy event loop, behind the work of runs in flight.
+          const paced = this.scheduler.limiter.pace?.('start');
+          if (paced) await paced;
           log.emit([name], { type: 'run-queued', priority, waitedMs: Date.now() - queued });
           const budget = new Budget(limits, usage);
           const wall = budget.remainingMs();

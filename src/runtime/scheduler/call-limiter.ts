@@ -10,7 +10,13 @@
  * block allows the next call.
  */
 import { HarnessError } from '../../errors.ts';
-import type { CallLimiter, CallOutcome, CallPermit, CallPermitRequest } from '../../gateway/limiter.ts';
+import type {
+  CallLimiter,
+  CallOutcome,
+  CallPermit,
+  CallPermitRequest,
+  LoopPace,
+} from '../../gateway/limiter.ts';
 import type { ModelRateLimits } from '../../models/types.ts';
 import { AdaptiveConcurrency, type ConcurrencySignal } from './adaptive-concurrency.ts';
 import { checkOption } from './check-option.ts';
@@ -24,6 +30,8 @@ export interface CallLimiterOptions {
   providers?: Record<string, ProviderRateLimits>;
   /** Concurrency of a model whose entry sets no `rateLimits.maxConcurrency` (default 64). */
   defaultMaxConcurrency?: number;
+  /** Event-loop pacing handed to the gateway as {@link CallLimiter.pace}. */
+  pace?: LoopPace;
 }
 
 /** A {@link CallLimiter} that reports its state. */
@@ -281,6 +289,7 @@ export function createCallLimiter(options: CallLimiterOptions = {}): SchedulerCa
   }
 
   return {
+    ...(options.pace === undefined ? {} : { pace: options.pace }),
     acquire(request: CallPermitRequest, signal?: AbortSignal): Promise<CallPermit> {
       if (signal?.aborted) return Promise.reject(abortedWhileWaiting(request.model, signal));
       const state = stateOf(request);

@@ -10,6 +10,7 @@ import { HarnessError } from '../../errors.ts';
 import { AgingQueue, type QueueEntry } from './aging-queue.ts';
 import { createCallLimiter, type SchedulerCallLimiter } from './call-limiter.ts';
 import { checkOption } from './check-option.ts';
+import { defaultLoopSliceMs, LoopGate, sharedLoopGate } from './loop-gate.ts';
 import type { Priority, RunTicket, Scheduler, SchedulerOptions, SchedulerStats } from './types.ts';
 
 /** Defaults of {@link SchedulerOptions}. */
@@ -44,7 +45,12 @@ export function createScheduler(options: SchedulerOptions = {}): HarnessSchedule
   const maxRuns = options.maxConcurrentRuns ?? schedulerDefaults.maxConcurrentRuns;
   const maxQueued = options.maxQueuedRuns ?? schedulerDefaults.maxQueuedRuns;
   const queue = new AgingQueue<Waiter>(options.agingMs ?? schedulerDefaults.agingMs);
+  const gate =
+    options.loopSliceMs === undefined || options.loopSliceMs === defaultLoopSliceMs
+      ? sharedLoopGate()
+      : new LoopGate(options.loopSliceMs);
   const limiter = createCallLimiter({
+    pace: gate.pass,
     ...(options.providers === undefined ? {} : { providers: options.providers }),
     ...(options.defaultMaxConcurrency === undefined
       ? {}
@@ -146,6 +152,7 @@ export function createScheduler(options: SchedulerOptions = {}): HarnessSchedule
         waitMs: { p50: waits.percentile(0.5) ?? 0, p99: waits.percentile(0.99) ?? 0, max: waits.max() },
         models: limits.models,
         providers: limits.providers,
+        loop: gate.stats(),
       };
     },
   };
@@ -193,6 +200,7 @@ function validate(options: SchedulerOptions): void {
   checkOption('SchedulerOptions.maxQueuedRuns', options.maxQueuedRuns, { min: 0, integer: true });
   checkOption('SchedulerOptions.agingMs', options.agingMs, { min: 0, exclusive: true });
   checkOption('SchedulerOptions.defaultMaxConcurrency', options.defaultMaxConcurrency, count);
+  checkOption('SchedulerOptions.loopSliceMs', options.loopSliceMs, { min: 0 });
   for (const [name, council] of Object.entries(options.councils ?? {})) {
     checkOption(`SchedulerOptions.councils.${name}.maxConcurrentRuns`, council.maxConcurrentRuns, count);
   }

@@ -3,6 +3,7 @@
  * council and global, a tenant quota hook) and the model-call limiter the gateway consults.
  */
 import type { CallLimiter } from '../../gateway/limiter.ts';
+import type { LoopGateStats } from './loop-gate.ts';
 
 export type Priority = 'high' | 'normal' | 'low';
 
@@ -28,6 +29,8 @@ export interface SchedulerStats {
   models: Record<string, ModelLimiterStats>;
   /** Per provider type buckets (only those configured under `providers`). */
   providers: Record<string, ProviderLimiterStats>;
+  /** Event-loop pacing: segments of work waiting for a turn of the loop. */
+  loop: LoopGateStats;
 }
 
 /** A token bucket as observed now. */
@@ -93,6 +96,12 @@ export interface SchedulerOptions {
   quota?: (ticket: RunTicket) => void | Promise<void>;
   /** Concurrency of a model whose entry sets no `rateLimits.maxConcurrency` (default 64). */
   defaultMaxConcurrency?: number;
+  /**
+   * Event-loop pacing, ms: while work waits, the loop's turns are kept to about this long, so
+   * timers, probes and new requests are served within tens of ms under any load (default 10; 0
+   * turns pacing off). YAML `scheduler.loop_slice_ms`. See ADR 0008.
+   */
+  loopSliceMs?: number;
 }
 
 export interface Scheduler {
