@@ -27,9 +27,11 @@
  *   The bench fails unless every run succeeded and the journal holds every run as succeeded.
  *
  * Environment: BENCH_RUNS (10000), BENCH_LATENCY_MS (1000), BENCH_LAUNCH_BATCH (100),
- * BENCH_LAG_RESOLUTION_MS (10), BENCH_MODEL (`pair` or `simulated`), BENCH_STREAM (`true`, the
- * harness's default: answers streamed as token deltas; `false`: `RunOptions.stream: false`, one
- * non-streaming call per step). Progress on stderr every second.
+ * BENCH_LAG_RESOLUTION_MS (10), BENCH_MODEL (`pair` or `simulated`), BENCH_STREAM (`auto`, the
+ * harness's default: `RunOptions.stream` unset, so these runs, which nobody watches live, make one
+ * non-streaming call per step; `true`: every answer streamed as token deltas, as if each run had a
+ * live viewer; `false`: never streamed), BENCH_LOOP_SLICE_MS (the scheduler's `loopSliceMs`),
+ * BENCH_LAG_LOG (ms: log every turn of the loop longer than that). Progress on stderr every second.
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -44,9 +46,14 @@ const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 1000);
 const launchBatch = Number(process.env.BENCH_LAUNCH_BATCH ?? 100);
 const resolution = Number(process.env.BENCH_LAG_RESOLUTION_MS ?? 10);
 const modelKind = process.env.BENCH_MODEL ?? 'pair';
-// The harness's default: model answers streamed as token-delta events. `false`: one
-// non-streaming call per step (RunOptions.stream), as for batch runs nobody watches live.
-const stream = (process.env.BENCH_STREAM ?? 'true') !== 'false';
+// `auto` (the harness's default, RunOptions.stream unset): runs nobody watches live make one
+// non-streaming call per step — here nobody does, as for a server that returns each result.
+// `true`: every answer streamed as token-delta events (as if each run had a live viewer).
+const streamMode = process.env.BENCH_STREAM ?? 'auto';
+if (!['auto', 'true', 'false'].includes(streamMode)) {
+  throw new Error(`BENCH_STREAM: "${streamMode}" is not auto, true or false`);
+}
+const runOptions = streamMode === 'auto' ? {} : { stream: streamMode === 'true' };
 if (modelKind !== 'pair' && modelKind !== 'simulated') {
   throw new Error(`BENCH_MODEL: "${modelKind}" is neither pair nor simulated`);
 }
@@ -85,7 +92,7 @@ let stopped = false;
 try {
   // One run first: the council is prepared (memory pinged), code paths are compiled, the journal
   // file exists. It is not part of the figures.
-  const warm = await harness.run('pair', input, { stream });
+  const warm = await harness.run('pair', input, runOptions);
   if (warm.status !== 'succeeded') throw warm.error ?? new Error(`warm-up run ${warm.status}`);
 
   const lag = monitorEventLoopDelay({ resolution });
@@ -124,7 +131,7 @@ try {
   while (launched < runs) {
     const n = Math.min(launchBatch, runs - launched);
     for (let i = 0; i < n; i++) {
-      const run = harness.run('pair', input, { stream });
+      const run = harness.run('pair', input, runOptions);
       launched++;
       peakInFlight = Math.max(peakInFlight, launched - finished);
       results.push(
@@ -179,7 +186,7 @@ try {
     journal_mb: round(mib(statSync(journalPath).size), 1),
     goals,
     model: modelKind,
-    stream,
+    stream: streamMode,
     latency_ms: latencyMs,
     launch_batch: launchBatch,
     lag_resolution_ms: resolution,

@@ -69,7 +69,8 @@ describe('streams and fallback', () => {
   it('a stream cut after output is never replayed: a typed, retryable, redacted provider_error', async () => {
     fake.injectFault({ cutAfterChunks: 2, match: { model: 'p' } });
     const harness = new Harness({ models: models(), councils: [council({ fallback: ['backup'] })] });
-    const run = harness.run('C', 'hello world');
+    // Streamed although nobody watches live (then the run would not stream): the test reads run.events.
+    const run = harness.run('C', 'hello world', { stream: true });
     const result = await run;
     expect(result.status).toBe('failed');
     expect(result.error).toMatchObject({ code: 'provider_error', isRetryable: true });
@@ -134,7 +135,7 @@ describe('events, usage and abort', () => {
       models: models(),
       councils: [council({ model: 'sim', instructions: 'Greet.' })],
     });
-    const run = harness.run('C', 'hello friend');
+    const run = harness.run('C', 'hello friend', { stream: true });
     await run;
     const types = run.events.map((e) => e.type);
     const at = (t: string) => types.indexOf(t as RunEvent['type']);
@@ -260,7 +261,8 @@ describe('events, usage and abort', () => {
       models: [{ id: 'cut', type: 'truncating' }],
       councils: [council({ model: 'cut', maxTokens: 5 })],
     });
-    const result = await harness.run('C', 'tell me everything');
+    // The provider only streams.
+    const result = await harness.run('C', 'tell me everything', { stream: true });
     expect(result.error).toMatchObject({
       code: 'limit_exceeded',
       details: { limit: 'max_tokens', value: 5 },

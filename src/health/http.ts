@@ -62,7 +62,7 @@ export interface HealthSource {
   /** The run journal, or undefined when it is off (may throw `journal_error` when it cannot open). */
   readonly journal?: RunJournal | undefined;
   /** Every event of every run: tells which runs are in flight (for the journal consistency check). */
-  subscribe?(listener: (event: RunEvent) => void): () => void;
+  subscribe?(listener: (event: RunEvent) => void, options?: { tokenDeltas?: boolean }): () => void;
   /** Removes secrets from text (error details). */
   redact?(text: string): string;
   readonly memoryPressure?: MemoryPressure | undefined;
@@ -368,18 +368,22 @@ function modelsInUse(source: HealthSource): ModelUse[] {
 function trackRuns(source: HealthSource): RunTracker | undefined {
   if (!source.subscribe) return undefined;
   const tracker: RunTracker = { since: Date.now(), inFlight: new Set(), breakers: new Map() };
-  source.subscribe((event) => {
-    if (event.type === 'run-start') tracker.inFlight.add(event.runId);
-    else if (event.type === 'run-finish' || event.type === 'run-error') tracker.inFlight.delete(event.runId);
-    else {
-      // Breaker events come from the gateway with the model they are about.
-      const state = breakerEvents[event.type as string];
-      const model = (event as { model?: unknown }).model;
-      if (state !== undefined && typeof model === 'string') {
-        tracker.breakers.set(model, { state, since: new Date(event.ts).toISOString() });
+  source.subscribe(
+    (event) => {
+      if (event.type === 'run-start') tracker.inFlight.add(event.runId);
+      else if (event.type === 'run-finish' || event.type === 'run-error')
+        tracker.inFlight.delete(event.runId);
+      else {
+        // Breaker events come from the gateway with the model they are about.
+        const state = breakerEvents[event.type as string];
+        const model = (event as { model?: unknown }).model;
+        if (state !== undefined && typeof model === 'string') {
+          tracker.breakers.set(model, { state, since: new Date(event.ts).toISOString() });
+        }
       }
-    }
-  });
+    },
+    { tokenDeltas: false },
+  );
   return tracker;
 }
 

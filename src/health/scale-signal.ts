@@ -93,7 +93,7 @@ export interface ScaleReading {
 
 /** What {@link ScaleSignal.forHarness} needs of a harness (a `Harness` is one). */
 export interface ScaleSignalSource {
-  subscribe(listener: (event: RunEvent) => void): () => void;
+  subscribe(listener: (event: RunEvent) => void, options?: { tokenDeltas?: boolean }): () => void;
   readonly scheduler: { stats(): SchedulerStats };
   readonly registry: {
     has(id: string): boolean;
@@ -191,7 +191,7 @@ export class ScaleSignal {
       },
       options,
     );
-    signal.#unsubscribe = harness.subscribe((event) => signal.observe(event));
+    signal.#unsubscribe = harness.subscribe((event) => signal.observe(event), { tokenDeltas: false });
     return signal;
   }
 

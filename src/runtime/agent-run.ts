@@ -69,9 +69,10 @@ export interface AgentTurn {
   partialOutput: () => string;
   /**
    * Stream the model's answer (token-delta events as they come; default) or, when `false`, use
-   * one non-streaming call per step: less work when nobody reads the tokens.
+   * one non-streaming call per step: less work when nobody reads the tokens. `auto`: stream when
+   * the run's log is watched live as the turn starts ({@link EventLog.watched}).
    */
-  stream?: boolean;
+  stream?: boolean | 'auto';
   /** Runs a sub-agent for this turn (skill context `spawn` and the `spawn_agent` tool). */
   spawn: (request: SpawnRequest, toolCallId: string) => Promise<SubAgentResult>;
 }
@@ -105,6 +106,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
   const agentNs: MemoryNamespace = { tenant: turn.tenant, council: turn.council, agent: agent.name };
   const councilNs: MemoryNamespace = { tenant: turn.tenant, council: turn.council };
   log.emit(path, { type: 'agent-start', agent: agent.name, model: agent.model, input: turn.input });
+  let unlinkRun: (() => void) | undefined;
   try {
     // The thread as context: a rolling summary (when the Memory has a summarize hook) plus the
     // latest messages after it.
@@ -118,6 +120,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     messages.push({ role: 'user', content: turn.input });
 
     const charge = [usage, ...turn.charge];
+    const streamed = turn.stream === 'auto' ? log.watched() : turn.stream !== false;
     let partial = '';
     const gateway = journaledModel({
       gateway: createGatewayModel({
@@ -128,7 +131,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         charge,
         redactor: turn.redactor,
         // A stream is read ahead of its consumer: its events wait for their place (see flush).
-        deferEvents: turn.stream !== false,
+        deferEvents: streamed,
         ...(turn.retry === undefined ? {} : { retry: turn.retry }),
         ...(turn.limiter === undefined ? {} : { limiter: turn.limiter }),
       }),
@@ -154,7 +157,15 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     };
     const reported = new Set<string>();
     // An aborted skill stops the turn at once (no further model call), through the stream's signal.
+    // Follows the run's signal through one listener, removed when the turn ends (cheaper for the
+    // GC than AbortSignal.any, whose weak references every turn would add).
     const stopTurn = new AbortController();
+    if (signal.aborted) stopTurn.abort(signal.reason);
+    else {
+      const onRunAbort = () => stopTurn.abort(signal.reason);
+      signal.addEventListener('abort', onRunAbort, { once: true });
+      unlinkRun = () => signal.removeEventListener('abort', onRunAbort);
+    }
     const skillAbort: { error?: HarnessError; stop: AbortController } = { stop: stopTurn };
     const counts = { toolErrors: 0, invalid: 0 };
     const tools = toolsFor(turn, councilNs, deps, reported, skillAbort, counts);
@@ -197,7 +208,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       model: gateway,
       messages,
       maxRetries: 0,
-      abortSignal: AbortSignal.any([signal, stopTurn.signal]),
+      abortSignal: stopTurn.signal,
       stopWhen: isStepCount(agent.maxSteps ?? 5),
       telemetry: aiSdkTelemetry(),
       ...(instructions ? { instructions } : {}),
@@ -209,7 +220,7 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     let failure: unknown;
     let text = '';
     let finishReason = '';
-    if (turn.stream === false) {
+    if (!streamed) {
       // Nobody reads token deltas: one generateText loop, without the stream machinery.
       try {
         const result = await generateText({
@@ -321,6 +332,8 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
         : toProviderError(unwrapRetry(error), agent.model, turn.redactor, signal);
     log.emit(path, { type: 'agent-error', agent: agent.name, error: eventError(e) });
     throw e;
+  } finally {
+    unlinkRun?.();
   }
 }
 

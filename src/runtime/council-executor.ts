@@ -59,8 +59,8 @@ export interface RunScope {
   outcomes: AgentOutcome[];
   /** The latest finished agent output, for a limit's partial output. */
   lastOutput: string;
-  /** Stream model answers (token-delta events), or one non-streaming call per step. */
-  stream: boolean;
+  /** Stream model answers (token-delta events), one non-streaming call per step, or `auto` (see RunOptions.stream). */
+  stream: boolean | 'auto';
 }
 
 /** Where a step sits in the run tree. */

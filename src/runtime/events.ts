@@ -152,9 +152,20 @@ export function addUsage(a: Usage, b: Usage): Usage {
   return a;
 }
 
+/** Options of {@link EventLog.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Whether the listener wants `token-delta` events (default true). A run whose answers nobody
+   * watches token by token makes non-streaming model calls (`RunOptions.stream` unset): a
+   * listener that ignores deltas says `false`, so it does not make the run stream.
+   */
+  tokenDeltas?: boolean;
+}
+
 /**
  * The event log of one run: callbacks see each event as it happens, and every async
- * iterator replays from the first event, so a late `for await` misses nothing.
+ * iterator replays from the first event, so a late `for await` misses nothing (a turn that
+ * nobody watched live has no `token-delta` events, unless the run streams always).
  */
 export class EventLog {
   readonly runId: string;
@@ -162,9 +173,19 @@ export class EventLog {
   readonly #listeners = new Set<(event: RunEvent) => void>();
   #waiters: Array<() => void> = [];
   #closed = false;
+  /** Iterators and listeners that want token deltas, now. */
+  #watchers = 0;
+  readonly #watchedElsewhere: (() => boolean) | undefined;
 
-  constructor(runId: string) {
+  /** `watchedElsewhere`: whether someone outside this log wants its deltas (the harness's own subscribers). */
+  constructor(runId: string, watchedElsewhere?: () => boolean) {
     this.runId = runId;
+    this.#watchedElsewhere = watchedElsewhere;
+  }
+
+  /** Whether anyone watches token deltas live now: an iterator, or a listener that takes them. */
+  watched(): boolean {
+    return this.#watchers > 0 || this.#watchedElsewhere?.() === true;
   }
 
   /** Appends an event stamped with run id, sequence and time, and delivers it. */
@@ -190,9 +211,19 @@ export class EventLog {
   }
 
   /** Calls `listener` for every later event; returns an unsubscribe function. */
-  subscribe(listener: (event: RunEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  subscribe(listener: (event: RunEvent) => void, options: SubscribeOptions = {}): () => void {
+    // A function subscribed twice is one listener (a Set): wrap it so each subscription counts.
+    const own = (event: RunEvent) => listener(event);
+    this.#listeners.add(own);
+    const watches = options.tokenDeltas !== false;
+    if (watches) this.#watchers++;
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.#listeners.delete(own);
+      if (watches) this.#watchers--;
+    };
   }
 
   /** Ends iteration for all iterators once they have drained. */
@@ -207,15 +238,21 @@ export class EventLog {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<RunEvent> {
-    let i = 0;
-    while (true) {
-      if (i < this.#events.length) {
-        yield this.#events[i++] as RunEvent;
-      } else if (this.#closed) {
-        return;
-      } else {
-        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    // A watcher from its first read (a `for await` reads at once) until it ends or is left.
+    this.#watchers++;
+    try {
+      let i = 0;
+      while (true) {
+        if (i < this.#events.length) {
+          yield this.#events[i++] as RunEvent;
+        } else if (this.#closed) {
+          return;
+        } else {
+          await new Promise<void>((resolve) => this.#waiters.push(resolve));
+        }
       }
+    } finally {
+      this.#watchers--;
     }
   }
 

@@ -45,7 +45,7 @@ import {
 } from './call-llm.ts';
 import { Council } from './council.ts';
 import { executeCouncil, type RunScope } from './council-executor.ts';
-import { EventLog, emptyUsage, type RunEvent } from './events.ts';
+import { EventLog, emptyUsage, type RunEvent, type SubscribeOptions } from './events.ts';
 import { type JournalRun, openJournal, type RunFilter, type RunJournal } from './journal.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
 import { Run, type RunResult, type RunStatus } from './run.ts';
@@ -120,9 +120,11 @@ export interface RunOptions {
   /** Limits of this run, tightening the council's (tokens, costUsd, wallTimeMs, modelCalls, depth). */
   limits?: RunLimits;
   /**
-   * Stream model answers as `token-delta` events (default `true`). `false` makes one
-   * non-streaming call per model step: the same events otherwise, less work per step — for
-   * batch runs nobody watches token by token.
+   * Stream model answers as `token-delta` events. Unset (the default): each agent turn streams
+   * when someone watches the run live — an iterator (`for await (const e of run)`), `onEvent`,
+   * `Run.onEvent`, or a `Harness.subscribe` listener that takes token deltas — and otherwise makes
+   * one non-streaming call per model step (the same events but the deltas, a fraction of the
+   * work: ADR 0008). `true`: always stream; `false`: never.
    */
   stream?: boolean;
   /** Called for every event as it happens. */
@@ -165,6 +167,8 @@ export class Harness {
   #stopped = false;
   /** Listeners of every run's events (telemetry, metrics, dashboards). */
   readonly #listeners = new Set<(event: RunEvent) => void>();
+  /** `subscribe` listeners that take token deltas. */
+  #deltaListeners = 0;
   /** Skill providers (MCP servers): loaded once before the first council is prepared, closed at stop. */
   readonly #sources: SkillSource[] = [];
   #sourcesLoaded: Promise<void> | undefined;
@@ -728,25 +732,41 @@ export class Harness {
    * Calls `listener` with every event of every run of this harness (after the run's own
    * listeners); returns an unsubscribe function. Telemetry and metrics hang here.
    */
-  subscribe(listener: (event: RunEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  subscribe(listener: (event: RunEvent) => void, options: SubscribeOptions = {}): () => void {
+    // Wrapped: the same function subscribed twice is two subscriptions.
+    const own = (event: RunEvent) => listener(event);
+    this.#listeners.add(own);
+    const watches = options.tokenDeltas !== false;
+    if (watches) this.#deltaListeners++;
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.#listeners.delete(own);
+      if (watches) this.#deltaListeners--;
+    };
   }
 
   #log(runId: string, options: Pick<RunOptions, 'onEvent'>): EventLog {
-    const log = new EventLog(runId);
+    const log = new EventLog(runId, this.#watchedByListeners);
     if (options.onEvent) log.subscribe(options.onEvent);
-    log.subscribe((event) => {
-      for (const listener of this.#listeners) {
-        try {
-          listener(event);
-        } catch {
-          // A failing listener must not break the run or other listeners.
+    log.subscribe(
+      (event) => {
+        for (const listener of this.#listeners) {
+          try {
+            listener(event);
+          } catch {
+            // A failing listener must not break the run or other listeners.
+          }
         }
-      }
-    });
+      },
+      { tokenDeltas: false },
+    );
     return log;
   }
+
+  /** Whether a `subscribe` listener takes token deltas (then every run streams). */
+  readonly #watchedByListeners = () => this.#deltaListeners > 0;
 
   /** Resumes every unfinished run whose process is gone (e.g. after a crash), oldest first. */
   resumeAll(options: Omit<RunOptions, 'tenant'> = {}): Run[] {
@@ -854,9 +874,12 @@ export class Harness {
       }
       if (journal) {
         const j = journal;
-        log.subscribe((event) => {
-          if (event.type !== 'token-delta') j.appendEvent(event, attempt);
-        });
+        log.subscribe(
+          (event) => {
+            if (event.type !== 'token-delta') j.appendEvent(event, attempt);
+          },
+          { tokenDeltas: false },
+        );
         journaled = true;
       }
       log.emit([name], { type: 'run-start', council: name, input });
@@ -908,7 +931,7 @@ export class Harness {
               ),
             outcomes,
             lastOutput: '',
-            stream: options.stream !== false,
+            stream: options.stream ?? 'auto',
           };
           const result = await executeCouncil(scope, council, input, [name]);
           signal.throwIfAborted();

@@ -15,7 +15,7 @@ import { createSpanRecorder, type SpanRecorder } from './spans.ts';
 /** What telemetry reads from a harness; `Harness` has all of it. */
 export interface TelemetrySource {
   /** Every event of every run (`Harness.subscribe`). */
-  subscribe(listener: (event: RunEvent) => void): () => void;
+  subscribe(listener: (event: RunEvent) => void, options?: { tokenDeltas?: boolean }): () => void;
   /** Queue depth and waits, read at each scrape. */
   readonly scheduler?: { stats(): Pick<SchedulerStats, 'queued' | 'running' | 'waitMs'> };
   /** Model ids (breaker gauges) and provider model names (span attributes), read when used. */
@@ -81,12 +81,15 @@ export function installTelemetry(harness: TelemetrySource, options: TelemetryOpt
             return registry?.has(id) ? registry.entry(id).model : undefined;
           },
         });
-  const unsubscribe = harness.subscribe((event) => {
-    if (event.type === 'token-delta') return;
-    spans?.observe(event);
-    metrics.observe(event);
-    ledger.observe(event);
-  });
+  const unsubscribe = harness.subscribe(
+    (event) => {
+      if (event.type === 'token-delta') return;
+      spans?.observe(event);
+      metrics.observe(event);
+      ledger.observe(event);
+    },
+    { tokenDeltas: false },
+  );
   let closed = false;
   return {
     metrics,
