@@ -694,7 +694,7 @@ export const schedulerSchema = z.strictObject({
     .nonnegative()
     .optional()
     .describe(
-      'Event-loop pacing: while work waits, each turn of the loop runs about this many milliseconds (default 10; 0 turns pacing off).',
+      'Event-loop pacing: while work waits, each turn of the loop runs about this many milliseconds (default 5; 0 turns pacing off).',
     ),
   councils: z
     .record(z.string().min(1), z.strictObject({ max_concurrent_runs: z.int().positive().optional() }))

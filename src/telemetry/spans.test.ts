@@ -1,5 +1,6 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
+  AlwaysOffSampler,
   InMemorySpanExporter,
   type ReadableSpan,
   SimpleSpanProcessor,
@@ -305,6 +306,23 @@ describe('span recorder', () => {
     expect(named('invoke_agent A').status.code).toBe(SpanStatusCode.ERROR);
     expect(named('invoke_workflow C').status.message).toBe('telemetry closed');
     expect(spans()).toHaveLength(5);
+  });
+
+  it('tracks nothing of a run whose span does not record (sampled out, or no tracer provider)', () => {
+    const off = new TracerProvider({
+      sampler: new AlwaysOffSampler(),
+      spanProcessors: [new SimpleSpanProcessor({ exporter })],
+    });
+    const recorder = createSpanRecorder({ tracer: off.getTracer('test') });
+    const log = new EventLog('run_off');
+    log.subscribe((event) => recorder.observe(event));
+    log.emit(['C'], { type: 'run-start', council: 'C', input: 'hi' });
+    log.emit(['C', 'A'], { type: 'agent-start', agent: 'A', model: 'gpt', input: 'hi' });
+    expect(recorder.openRuns).toBe(1);
+    log.emit(['C'], { type: 'run-error', error: error('failed'), usage: emptyUsage(), durationMs: 1 });
+    expect(recorder.openRuns).toBe(0);
+    // Not even the span a run refused before it started leaves.
+    expect(spans()).toEqual([]);
   });
 
   it('ignores token deltas and events of unknown runs', () => {

@@ -139,7 +139,12 @@ const sep = '\u001f';
 export function createSpanRecorder(options: SpanRecorderOptions = {}): SpanRecorder {
   const tracer = options.tracer ?? trace.getTracer('forge-harness');
   const modelName = (id: string) => options.modelName?.(id) ?? id;
-  const runs = new Map<string, RunSpans>();
+  /**
+   * Open runs; `null` for a run whose span does not record (no tracer provider registered, or a
+   * sampler that dropped it): its agents, steps and calls would not record either, so nothing
+   * of it is tracked.
+   */
+  const runs = new Map<string, RunSpans | null>();
 
   const start = (name: string, kind: SpanKind, attributes: Attributes, ts: number, parent: Context): Span =>
     tracer.startSpan(name, { kind, attributes, startTime: ts }, parent);
@@ -203,8 +208,8 @@ export function createSpanRecorder(options: SpanRecorderOptions = {}): SpanRecor
 
   function endRun(runId: string, ts: number, error: EventError | undefined, usage: Usage | undefined): void {
     const run = runs.get(runId);
-    if (!run) return;
     runs.delete(runId);
+    if (!run) return;
     for (const [key, frame] of run.frames) {
       endFrame(run, key, frame, ts, error ?? (frame.agent ? closedWith('the run ended first') : undefined));
     }
@@ -228,6 +233,11 @@ export function createSpanRecorder(options: SpanRecorderOptions = {}): SpanRecor
         event.ts,
         parent,
       );
+      if (!span.isRecording()) {
+        span.end(event.ts);
+        runs.set(event.runId, null);
+        return;
+      }
       runs.set(event.runId, {
         span,
         context: parent,
@@ -238,6 +248,10 @@ export function createSpanRecorder(options: SpanRecorderOptions = {}): SpanRecor
       return;
     }
     const run = runs.get(event.runId);
+    if (run === null) {
+      if (event.type === 'run-finish' || event.type === 'run-error') runs.delete(event.runId);
+      return;
+    }
     if (!run) {
       // A run refused before it started (unknown council, empty input, a resume that cannot
       // start) still leaves one span saying why.

@@ -19,7 +19,7 @@
 import type { LoopPace } from '../../gateway/limiter.ts';
 
 /** The longest a turn of the loop should run while work waits, ms (the default). */
-export const defaultLoopSliceMs = 10;
+export const defaultLoopSliceMs = 5;
 
 /** Counters of a gate, for `/health` and the scheduler's stats. */
 export interface LoopGateStats {

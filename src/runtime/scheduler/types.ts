@@ -98,7 +98,7 @@ export interface SchedulerOptions {
   defaultMaxConcurrency?: number;
   /**
    * Event-loop pacing, ms: while work waits, the loop's turns are kept to about this long, so
-   * timers, probes and new requests are served within tens of ms under any load (default 10; 0
+   * timers, probes and new requests are served within tens of ms under any load (default 5; 0
    * turns pacing off). YAML `scheduler.loop_slice_ms`. See ADR 0008.
    */
   loopSliceMs?: number;
