@@ -7,7 +7,9 @@
  *   scheduler's limiter — all on by default — no timeouts, no fallback, no events).
  * - `full` (→ `ratio`): the whole gateway as a skill's call inside a run makes it: all four
  *   timeouts set (a clock per attempt), a fallback model in the chain, breakers, retry, the
- *   limiter, model-call events into a run's event log and usage charged to the run.
+ *   limiter, model-call events into a run's event log observed by the harness's telemetry
+ *   (Prometheus metrics, cost ledger, spans — no tracer provider registered), usage charged to
+ *   the run.
  * - `raw_quiet`: raw `generateText` with the AI SDK's telemetry dispatch off
  *   (`telemetry: { isEnabled: false }`), as the harness calls it while no AI SDK telemetry
  *   integration or tracing-channel subscriber listens (src/telemetry/ai-sdk-telemetry.ts). `ratio`
@@ -18,7 +20,7 @@
 import { cpus } from 'node:os';
 import type { LanguageModelV4 } from '@ai-sdk/provider';
 import { generateText } from 'ai';
-import { Harness, registerProviderType } from 'forge-harness';
+import { Harness, installTelemetry, registerProviderType } from 'forge-harness';
 import { callLlm } from '../src/runtime/call-llm.ts';
 import { EventLog, emptyUsage } from '../src/runtime/events.ts';
 
@@ -71,17 +73,32 @@ async function rawQuiet(n: number) {
 async function viaHarness(n: number) {
   for (let i = 0; i < n; i++) await harness.callLlm({ model: 'zero', prompt });
 }
+let fullRounds = 0;
 async function viaFull(n: number) {
-  // One run's log and usage per round, as a skill's calls in a run have.
+  // One run's log and usage per round, as a skill's calls in a run have, with the harness's
+  // telemetry (metrics, cost ledger, spans) observing its events as it observes every run's.
+  const log = new EventLog(`bench-overhead-${++fullRounds}`);
+  const telemetry = installTelemetry({
+    subscribe: (listener) => log.subscribe(listener, { tokenDeltas: false }),
+    registry: harness.registry,
+  });
+  log.emit(['Council'], { type: 'run-start', council: 'Council', input: prompt });
   const deps = {
     registry: harness.registry,
     limiter: harness.scheduler.limiter,
-    log: new EventLog('bench-overhead'),
+    log,
     path: ['Council', 'Agent'],
     charge: [emptyUsage()],
   };
   for (let i = 0; i < n; i++)
     await callLlm(deps, { model: 'zero-full', prompt, fallback: ['zero-fallback'] });
+  log.emit(['Council'], {
+    type: 'run-finish',
+    output: 'ok',
+    usage: deps.charge[0] ?? emptyUsage(),
+    durationMs: 0,
+  });
+  telemetry.close();
 }
 async function time(fn: (n: number) => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
