@@ -83,4 +83,30 @@ describe('RunOptions.stream unset', () => {
     expect(deltas(seen)).toBe(0);
     expect(wire()).toEqual([true, false]);
   });
+
+  it('streams anyway on a model whose settings time the first token (timeouts, hedging, latency threshold)', async () => {
+    const endpoint = fake.baseUrl('openai-compatible');
+    const h = new Harness({
+      models: [
+        { id: 'timed', type: 'openai-compatible', model: 'm', endpoint, timeouts: { firstTokenMs: 5000 } },
+        { id: 'watched', type: 'openai-compatible', model: 'm', endpoint, latencyThresholdMs: 5000 },
+        { id: 'plain', type: 'openai-compatible', model: 'm', endpoint, timeouts: { totalMs: 5000 } },
+      ],
+      councils: ['timed', 'watched', 'plain'].map((model) => ({
+        name: model,
+        agents: [{ name: 'A', model, instructions: 'Answer.' }],
+      })),
+      memory: 'memory://',
+      journal: false,
+    });
+    try {
+      for (const council of ['timed', 'watched', 'plain']) {
+        expect((await h.run(council, 'hello')).status).toBe('succeeded');
+      }
+      // A total timeout means the same either way: that run need not stream.
+      expect(wire()).toEqual([true, true, false]);
+    } finally {
+      await h.stop();
+    }
+  });
 });

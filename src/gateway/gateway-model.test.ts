@@ -176,3 +176,46 @@ describe('rateLimitWait', () => {
     expect(rateLimitWait(failure('server'), 0, policy)).toBeUndefined();
   });
 });
+
+describe('gateway model paced by its limiter', () => {
+  /** A limiter that grants at once and holds every answer `holdMs` at `pace`, counting the holds. */
+  function pacingLimiter(holdMs: number) {
+    const held = { count: 0 };
+    const limiter: CallLimiter = {
+      acquire: async () => ({ release: () => {} }),
+      pace: () => {
+        held.count++;
+        return new Promise<void>((resolve) => setTimeout(resolve, holdMs));
+      },
+    };
+    return { limiter, held };
+  }
+
+  it('does not charge the time a stream waits its turn to its timeouts: no timeout, no retry', async () => {
+    const registry = registryOf([{ stream: ['held ', 'answer'] }], {
+      timeouts: { totalMs: 200, betweenTokensMs: 100 },
+    });
+    const { limiter, held } = pacingLimiter(400);
+    const model = createGatewayModel({ registry, chain: ['m'], limiter });
+    const result = streamText({ model, prompt: 'hi', maxRetries: 0 });
+    expect(await result.text).toBe('held answer');
+    expect(held.count).toBe(1);
+    expect(scripted.calls).toHaveLength(1);
+  });
+
+  it('decides a hedged race when the answer arrives, not when it has waited its turn', async () => {
+    const type = `scripted-hedge-${++n}`;
+    const primary = new ScriptedModel({ steps: [{ text: 'primary' }], delayMs: 20, modelId: 'p' });
+    const backup = new ScriptedModel({ steps: [{ text: 'backup' }], modelId: 'b' });
+    registerProviderType(type, { create: ({ entry }) => (entry.id === 'p' ? primary : backup) });
+    const registry = new ModelRegistry([
+      { id: 'p', type, hedge: { afterMs: 100 } },
+      { id: 'b', type },
+    ]);
+    const { limiter } = pacingLimiter(300);
+    const model = createGatewayModel({ registry, chain: ['p', 'b'], limiter });
+    const result = await generateText({ model, prompt: 'hi', maxRetries: 0 });
+    expect(result.text).toBe('primary');
+    expect(backup.calls).toHaveLength(0);
+  });
+});

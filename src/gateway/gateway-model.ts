@@ -215,6 +215,11 @@ type Answer = LanguageModelV4GenerateResult | LanguageModelV4StreamResult;
 /** A track of a call: which model it answered with (a hedged call has one track per model it races). */
 interface Track {
   answeredBy: string | undefined;
+  /**
+   * A hedged call's track: called when its answer (or a stream's first output) arrives, before the
+   * answer waits its turn on the event loop — the race is decided by the provider's time.
+   */
+  arrived?: () => void;
 }
 
 /**
@@ -625,8 +630,8 @@ class Gateway implements GatewayModel {
           }
           attempt.called = true;
           const result = stream
-            ? await this.#streamAttempt(attempt, effective, call)
-            : await this.#generateAttempt(attempt, effective);
+            ? await this.#streamAttempt(attempt, effective, call, track)
+            : await this.#generateAttempt(attempt, effective, track);
           track.answeredBy = id;
           return result;
         } catch (error) {
@@ -742,6 +747,8 @@ class Gateway implements GatewayModel {
       let done = false;
       let running = 0;
       let hedges = 0;
+      /** An answer arrived: no further hedge starts, even while it waits its turn. */
+      let answered = false;
       let timer: NodeJS.Timeout | undefined;
       let lastError: unknown;
       const finish = () => {
@@ -754,7 +761,14 @@ class Gateway implements GatewayModel {
         const signal = call.abortSignal
           ? AbortSignal.any([call.abortSignal, controller.signal])
           : controller.signal;
-        const track: Track = { answeredBy: undefined };
+        const track: Track = {
+          answeredBy: undefined,
+          arrived: () => {
+            answered = true;
+            if (timer !== undefined) clearTimeout(timer);
+            timer = undefined;
+          },
+        };
         running += 1;
         this.#walk(state, track, index, { ...call, abortSignal: signal }, stream).then(
           (value) => {
@@ -780,11 +794,12 @@ class Gateway implements GatewayModel {
         );
       };
       const schedule = () => {
+        if (answered) return;
         const delay = hedgeDelay(hedge, this.#registry.latency.p95(primary, stream));
         if (delay === undefined) return;
         timer = setTimeout(() => {
           timer = undefined;
-          if (done) return;
+          if (done || answered) return;
           const next = claimed.indexOf(0);
           if (next < 0) return;
           hedges += 1;
@@ -807,6 +822,7 @@ class Gateway implements GatewayModel {
   async #generateAttempt(
     attempt: Attempt,
     effective: LanguageModelV4CallOptions,
+    track: Track,
   ): Promise<LanguageModelV4GenerateResult> {
     const resolved = attempt.resolved as ResolvedModel;
     const clock = attempt.clock;
@@ -815,6 +831,7 @@ class Gateway implements GatewayModel {
     const result = clock ? await clock.race(pending) : await pending;
     const arrived = Date.now();
     attempt.firstOutputMs = arrived - attempt.started;
+    track.arrived?.();
     // The answer's processing (this attempt's bookkeeping and events included) waits its turn when
     // the event loop is busy; its latency is the provider's alone, measured on arrival.
     const paced = this.#options.limiter?.pace?.();
@@ -832,6 +849,7 @@ class Gateway implements GatewayModel {
     attempt: Attempt,
     effective: LanguageModelV4CallOptions,
     call: LanguageModelV4CallOptions,
+    track: Track,
   ): Promise<LanguageModelV4StreamResult> {
     const resolved = attempt.resolved as ResolvedModel;
     const clock = attempt.clock;
@@ -883,7 +901,8 @@ class Gateway implements GatewayModel {
         break;
       }
     }
-    // The stream's processing waits its turn when the event loop is busy; the stall timer waits too.
+    track.arrived?.();
+    // The stream's processing waits its turn when the event loop is busy; its timeouts wait too.
     const paced = this.#options.limiter?.pace?.();
     if (paced) {
       clock?.hold();

@@ -126,11 +126,15 @@ describe('AttemptClock.hold', () => {
     expect(clock.error?.details).toMatchObject({ timeout: 'between_tokens', timeoutMs: 100 });
   });
 
-  it('still ends a held attempt at its total timeout', () => {
-    const clock = new AttemptClock({ betweenTokensMs: 100, totalMs: 1000 }, 'm', undefined);
+  it('does not count the time held toward the total either: its deadline moves by it', () => {
+    const clock = new AttemptClock({ totalMs: 1000 }, 'm', undefined);
+    vi.advanceTimersByTime(400);
     clock.firstOutput();
     clock.hold();
-    vi.advanceTimersByTime(999);
+    vi.advanceTimersByTime(5000);
+    expect(clock.error).toBeUndefined();
+    clock.resume();
+    vi.advanceTimersByTime(599);
     expect(clock.error).toBeUndefined();
     vi.advanceTimersByTime(1);
     expect(clock.error?.details).toMatchObject({ timeout: 'total', timeoutMs: 1000 });

@@ -124,7 +124,8 @@ export class AttemptClock {
   readonly #controller = new AbortController();
   readonly #timeouts: ModelTimeouts;
   readonly #model: string;
-  readonly #started: number;
+  /** The attempt's start, moved later by the time the harness held it (see `hold`). */
+  #started: number;
   readonly #caller: AbortSignal | undefined;
   readonly #onCallerAbort: (() => void) | undefined;
   #phase: 'connect' | 'first_token' | 'between_tokens' | 'done';
@@ -136,8 +137,8 @@ export class AttemptClock {
   #dueMs = 0;
   #reject: ((error: HarnessError) => void) | undefined;
   #onExpire: Array<() => void> | undefined;
-  /** The harness holds the stream (see {@link AttemptClock.hold}). */
-  #held = false;
+  /** When the harness started holding the stream (see {@link AttemptClock.hold}); -1 when not held. */
+  #heldAt = -1;
 
   constructor(timeouts: ModelTimeouts, model: string, caller: AbortSignal | undefined, started = Date.now()) {
     this.#timeouts = timeouts;
@@ -207,19 +208,20 @@ export class AttemptClock {
   }
 
   /**
-   * The harness, not the provider, keeps the stream waiting (its turn on the event loop): the phase
-   * timeouts wait until {@link AttemptClock.resume}; the total keeps running.
+   * The harness, not the provider, keeps the stream waiting (its turn on the event loop): no
+   * timeout fires until {@link AttemptClock.resume}, and the time held counts toward none of them.
    */
   hold(): void {
-    if (this.#phase !== 'done') this.#held = true;
+    if (this.#phase !== 'done' && this.#heldAt < 0) this.#heldAt = Date.now();
   }
 
-  /** Reading goes on after {@link AttemptClock.hold}: the time between parts counts afresh. */
+  /** Reading goes on after {@link AttemptClock.hold}: deadlines move on by the time held. */
   resume(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    if (this.#phase === 'done') return;
+    if (this.#heldAt < 0) return;
     const now = Date.now();
+    this.#started += now - this.#heldAt;
+    this.#heldAt = -1;
+    if (this.#phase === 'done') return;
     this.#lastPart = now;
     this.#schedule(now);
   }
@@ -273,21 +275,11 @@ export class AttemptClock {
   /** The shared timer looks at this clock: expires it if its deadline passed; else its next deadline (Infinity: none). */
   check(now: number): number {
     if (this.#phase === 'done') return Number.POSITIVE_INFINITY;
-    if (this.#held) return this.#checkTotal(now);
+    // Held: `resume` wakes the timer again for the moved deadlines.
+    if (this.#heldAt >= 0) return Number.POSITIVE_INFINITY;
     // Parts arrived since (between tokens): the deadline has moved on.
     if (this.#phase === 'between_tokens') this.#scheduleQuiet();
     if (this.#at > now) return this.#at;
-    this.#expire();
-    return Number.POSITIVE_INFINITY;
-  }
-
-  /** While held: only the total can expire (`resume` wakes the timer for the rest). */
-  #checkTotal(now: number): number {
-    const totalMs = this.#timeouts.totalMs;
-    if (totalMs === undefined) return Number.POSITIVE_INFINITY;
-    if (this.#started + totalMs > now) return this.#started + totalMs;
-    this.#due = 'total';
-    this.#dueMs = totalMs;
     this.#expire();
     return Number.POSITIVE_INFINITY;
   }

@@ -120,7 +120,10 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
     messages.push({ role: 'user', content: turn.input });
 
     const charge = [usage, ...turn.charge];
-    const streamed = turn.stream === 'auto' ? log.watched() : turn.stream !== false;
+    const streamed =
+      turn.stream === 'auto'
+        ? log.watched() || measuresFirstToken(turn.registry, [agent.model, ...(agent.fallback ?? [])])
+        : turn.stream !== false;
     let partial = '';
     const gateway = journaledModel({
       gateway: createGatewayModel({
@@ -202,6 +205,8 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
       // An ensemble model reports how much its members agreed: a confidence for trigger_on.
       const agreed = (metadata as { forge?: { agreement?: unknown } } | undefined)?.forge?.agreement;
       if (typeof agreed === 'number') agreement = agreed;
+      // Without a stream a step's text arrives whole: it is the turn's partial output from here on.
+      if (!streamed) partial += text;
       log.emit(path, { type: 'step-finish', step, finishReason, text });
     };
     const settings = {
@@ -335,6 +340,28 @@ export async function runAgentTurn(turn: AgentTurn): Promise<AgentTurnResult> {
   } finally {
     unlinkRun?.();
   }
+}
+
+/**
+ * Whether a model of the chain (or an ensemble member) has settings that measure the time to the
+ * first token of a stream — connect, first-token or between-tokens timeouts, hedging, a latency
+ * threshold. Without a stream they would measure the whole answer instead (a 300 ms first-token
+ * timeout would end every answer longer than that), so a turn on such a model streams even when
+ * nobody watches the run.
+ */
+function measuresFirstToken(registry: ModelRegistry, ids: readonly string[], depth = 0): boolean {
+  for (const id of ids) {
+    if (!registry.has(id)) continue;
+    const plan = registry.plan(id);
+    const t = plan.timeouts;
+    if (t && (t.connectMs !== undefined || t.firstTokenMs !== undefined || t.betweenTokensMs !== undefined)) {
+      return true;
+    }
+    if (plan.hedge !== undefined || plan.entry.latencyThresholdMs !== undefined) return true;
+    const members = plan.entry.ensemble?.members;
+    if (members && depth < 4 && measuresFirstToken(registry, members, depth + 1)) return true;
+  }
+  return false;
 }
 
 function unwrapRetry(error: unknown): unknown {

@@ -19,12 +19,7 @@
  *   (SIGKILL) loses at most the events of the turn it interrupted, never a step or a run's end.
  *   A buffered batch that fails to commit stays buffered, and the next synchronous write (or
  *   `close()`) throws `journal_error` for it.
- * - A new run's row is batched the same way (before the events): `createRun` is called for every
- *   run as it is submitted, so a burst of submissions shares one commit. Every read of this
- *   journal (`getRun`, `listRuns`, `step`, `events`, ...) writes the buffer first, so this process
- *   always reads what it wrote; a crash in the turn that created a run loses that run, as if it
- *   had been submitted a moment later.
- * - Steps and run ends are one synchronous write each (`DatabaseSync`): a few tens
+ * - Runs, steps and run ends are still one synchronous write each (`DatabaseSync`): a few tens
  *   of microseconds, no event-loop round trip, and rows land in the order things happened.
  *   A run this journal created looks its steps up in memory until it ends: only keys it recorded
  *   can be in SQLite, so the misses every new step starts with cost no query.
@@ -214,9 +209,6 @@ interface PendingEvent {
   body: string;
 }
 
-/** `insertRun`'s arguments: id, council, input, tenant, council hash, pid, created, updated, options. */
-type RunInsert = [string, string, string, string, string, number, number, number, string];
-
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY,
@@ -283,8 +275,6 @@ export class SqliteJournal implements RunJournal {
   readonly #s: Statements;
   /** Events appended but not written yet, in order. */
   #pending: PendingEvent[] = [];
-  /** Runs created but not written yet (`insertRun` arguments), in order; written before the events. */
-  #pendingRuns: RunInsert[] = [];
   /** The end-of-turn write of `#pending`, while one is scheduled. */
   #flushing: NodeJS.Immediate | undefined;
   readonly #busyTimeoutMs: number;
@@ -361,20 +351,20 @@ export class SqliteJournal implements RunJournal {
   }
 
   createRun(run: Omit<JournalRun, 'attempts' | 'createdAt' | 'updatedAt' | 'status' | 'ownerPid'>): void {
-    this.#assertOpen();
     const now = Date.now();
-    this.#pendingRuns.push([
-      run.runId,
-      run.council,
-      run.input,
-      run.tenant,
-      run.councilHash,
-      process.pid,
-      now,
-      now,
-      JSON.stringify(run.options),
-    ]);
-    this.#flushing ??= setImmediate(this.#flushSoon);
+    this.#write(() =>
+      this.#s.insertRun.run(
+        run.runId,
+        run.council,
+        run.input,
+        run.tenant,
+        run.councilHash,
+        process.pid,
+        now,
+        now,
+        JSON.stringify(run.options),
+      ),
+    );
     if (this.#fresh.size < maxFreshRuns) this.#fresh.set(run.runId, new Set());
   }
 
@@ -421,13 +411,11 @@ export class SqliteJournal implements RunJournal {
   }
 
   getRun(runId: string): JournalRun | undefined {
-    this.#flushForRead();
     const row = this.#s.getRun.get(runId) as RunRow | undefined;
     return row && toRun(row);
   }
 
   listRuns(filter: RunFilter = {}): JournalRun[] {
-    this.#flushForRead();
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (filter.status) {
@@ -445,7 +433,6 @@ export class SqliteJournal implements RunJournal {
 
   step(runId: string, key: string): JournalStep | undefined {
     if (this.#fresh.get(runId)?.has(key) === false) return undefined;
-    this.#flushForRead();
     const row = this.#s.getStep.get(runId, key) as StepRow | undefined;
     if (!row) return undefined;
     return {
@@ -458,7 +445,6 @@ export class SqliteJournal implements RunJournal {
   }
 
   stepCount(runId: string): number {
-    this.#flushForRead();
     return Number((this.#s.countSteps.get(runId) as { n: number }).n);
   }
 
@@ -481,7 +467,11 @@ export class SqliteJournal implements RunJournal {
    * synchronous write (see the module comment). Throws `journal_error` once the journal is closed.
    */
   appendEvent(event: RunEvent, attempt: number): void {
-    this.#assertOpen();
+    if (!this.#db.isOpen) {
+      throw journalError(`cannot write to the run journal at ${this.location}: it is closed`, undefined, [
+        'keep the journal open until every run that uses it has ended',
+      ]);
+    }
     this.#pending.push({ runId: event.runId, attempt, seq: event.seq, body: JSON.stringify(event) });
     if (this.#pending.length >= maxPendingEvents) this.#write();
     else this.#flushing ??= setImmediate(this.#flushSoon);
@@ -490,7 +480,7 @@ export class SqliteJournal implements RunJournal {
   /** The end-of-turn write. A failure keeps the batch buffered: the next synchronous write reports it. */
   readonly #flushSoon = (): void => {
     this.#flushing = undefined;
-    if ((this.#pending.length === 0 && this.#pendingRuns.length === 0) || !this.#db.isOpen) return;
+    if (this.#pending.length === 0 || !this.#db.isOpen) return;
     try {
       this.#write();
     } catch {
@@ -500,7 +490,7 @@ export class SqliteJournal implements RunJournal {
 
   events(runId: string): Array<RunEvent & { attempt: number }> {
     // This process's buffered events are part of the answer.
-    this.#flushForRead();
+    if (this.#pending.length > 0) this.#write();
     return (this.#s.events.all(runId) as Array<{ attempt: number; body: string }>).map((row) => ({
       ...(JSON.parse(row.body) as RunEvent),
       attempt: row.attempt,
@@ -526,22 +516,9 @@ export class SqliteJournal implements RunJournal {
     }
     if (!this.#db.isOpen) return;
     try {
-      this.#flushForRead();
+      if (this.#pending.length > 0) this.#write();
     } finally {
       this.#db.close();
-    }
-  }
-
-  /** Writes what is buffered, so a read (or the close) sees everything this process wrote. */
-  #flushForRead(): void {
-    if (this.#pending.length > 0 || this.#pendingRuns.length > 0) this.#write();
-  }
-
-  #assertOpen(): void {
-    if (!this.#db.isOpen) {
-      throw journalError(`cannot write to the run journal at ${this.location}: it is closed`, undefined, [
-        'keep the journal open until every run that uses it has ended',
-      ]);
     }
   }
 
@@ -611,9 +588,8 @@ export class SqliteJournal implements RunJournal {
    */
   #write(write?: () => unknown): void {
     const pending = this.#pending;
-    const runs = this.#pendingRuns;
     try {
-      if (pending.length === 0 && runs.length === 0) {
+      if (pending.length === 0) {
         if (write) {
           write();
           this.#committed();
@@ -622,8 +598,6 @@ export class SqliteJournal implements RunJournal {
       }
       this.#s.begin.run();
       try {
-        const insertRun = this.#s.insertRun;
-        for (const args of runs) insertRun.run(...args);
         const put = this.#s.putEvent;
         for (const e of pending) put.run(e.runId, e.attempt, e.seq, e.body);
         write?.();
@@ -633,7 +607,6 @@ export class SqliteJournal implements RunJournal {
         throw error;
       }
       this.#pending = [];
-      this.#pendingRuns = [];
       this.#committed();
     } catch (error) {
       throw journalError(`cannot write to the run journal at ${this.location}`, error, [

@@ -1,6 +1,6 @@
 /** `Run`: the handle of one council run — awaitable for its result, iterable for its events. */
 import type { HarnessError } from '../errors.ts';
-import type { EventLog, RunEvent, Usage } from './events.ts';
+import type { EventLog, RunEvent, SubscribeOptions, Usage } from './events.ts';
 
 /** `limit_exceeded`: a run limit ended it; `error.details` names the limit, the usage and the partial output. */
 export type RunStatus = 'succeeded' | 'failed' | 'aborted' | 'limit_exceeded';
@@ -44,9 +44,12 @@ export class Run implements PromiseLike<RunResult>, AsyncIterable<RunEvent> {
     return this.#log.events;
   }
 
-  /** Calls `listener` for each later event; returns an unsubscribe function. */
-  onEvent(listener: (event: RunEvent) => void): () => void {
-    return this.#log.subscribe(listener);
+  /**
+   * Calls `listener` for each later event; returns an unsubscribe function. A listener that ignores
+   * `token-delta` events passes `{ tokenDeltas: false }`, so it does not make the run stream.
+   */
+  onEvent(listener: (event: RunEvent) => void, options?: SubscribeOptions): () => void {
+    return this.#log.subscribe(listener, options);
   }
 
   // biome-ignore lint/suspicious/noThenProperty: a Run is deliberately awaitable (await harness.run(...)).

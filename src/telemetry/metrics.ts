@@ -128,7 +128,7 @@ interface RunState {
 
 /**
  * Builds the metrics of one harness and registers them in a new prom-client registry (or
- * `options.registry`). Feed it with `harness.subscribe(metrics.observe)`, or let
+ * `options.registry`). Feed it with `harness.subscribe(metrics.observe, { tokenDeltas: false })`, or let
  * `installTelemetry` do it.
  *
  * @throws HarnessError `config_invalid` when `options.registry` already holds one of these metrics,
