@@ -20,6 +20,10 @@
  *   time between two ticks of its timer, so the lag is the sample minus the resolution; the loop
  *   takes a sample per tick it manages, so one long block is one sample (`lag_max_ms`).
  * - `rss_mb` (goal < 1024): the process's peak resident set (`resourceUsage().maxRSS`), MiB.
+ *   `heap_live_mb`: the largest heap in use right after a full (mark-compact) GC during the batch —
+ *   what the runs in flight really keep; the rest of `rss_mb` is garbage V8 has not collected yet
+ *   (it lets the old generation grow to about 4× the live heap when the heap limit is large),
+ *   the young generation, code and buffers.
  * - `wall_s`, `runs_per_s`, `launch_s` (first to last launch); `cpu_ms_per_run`: the main
  *   thread's CPU time over the batch per run — the batch needs at least runs × that of one
  *   thread, and the loop is saturated while work arrives faster than that.
@@ -36,7 +40,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { Harness, type ModelEntry, type RunResult } from 'forge-harness';
 import { input, pairCouncil, pairModelEntry } from './pair-council.ts';
@@ -96,6 +100,16 @@ try {
   if (warm.status !== 'succeeded') throw warm.error ?? new Error(`warm-up run ${warm.status}`);
 
   const lag = monitorEventLoopDelay({ resolution });
+  let heapLive = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        heapLive = Math.max(heapLive, process.memoryUsage().heapUsed);
+      }
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
   let launched = 0;
   let finished = 0;
   let peakInFlight = 0;
@@ -162,6 +176,7 @@ try {
   if (journaled !== runs + 1)
     throw new Error(`the journal holds ${journaled} succeeded runs, expected ${runs + 1}`);
   const rssMb = process.resourceUsage().maxRSS / 1024;
+  gcs.disconnect();
   await harness.stop();
   stopped = true;
   // The journal's last connection (its checkpoint worker's, closing a moment later) copies the
@@ -179,6 +194,7 @@ try {
     lag_max_ms: round(Math.max(0, lag.max / 1e6 - resolution), 1),
     lag_samples: lag.count,
     rss_mb: round(rssMb, 0),
+    heap_live_mb: round(mib(heapLive), 0),
     wall_s: round(wallMs / 1000, 2),
     runs_per_s: round(runs / (wallMs / 1000), 0),
     launch_s: round((launchedAt - started) / 1000, 2),
