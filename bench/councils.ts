@@ -223,10 +223,11 @@ function ourCouncils(storage: Pick<HarnessOptions, 'memory' | 'journal'>): {
       },
     ],
   });
-  // The LangGraph nodes and Mastra steps make one non-streaming call each; so do ours
-  // (stream: false: no token deltas, every other event, journal and budget as usual).
+  // The LangGraph nodes and Mastra steps make one non-streaming call each; so do ours by default
+  // (RunOptions.stream unset: nobody watches these runs live, so no token deltas; every other
+  // event, journal and budget as usual).
   const run = async (council: string, text: string) => {
-    const result = await harness.run(council, text, { stream: false });
+    const result = await harness.run(council, text);
     if (result.status !== 'succeeded') throw result.error ?? new Error(`run ${result.status}`);
     return result.output;
   };
