@@ -183,7 +183,14 @@ export {
   type RouterSettings,
   type VoteSettings,
 } from './runtime/council.ts';
-export type { EventError, RunEvent, RunEventType, SkillEventBody, Usage } from './runtime/events.ts';
+export type {
+  EventError,
+  RunEvent,
+  RunEventType,
+  SkillEventBody,
+  SubscribeOptions,
+  Usage,
+} from './runtime/events.ts';
 export { type DependencyGraph, findCycle, formatCycle, sinks, topologicalLevels } from './runtime/graph.ts';
 export {
   councilHash,

@@ -163,6 +163,42 @@ export interface SubscribeOptions {
 }
 
 /**
+ * Event listeners, each subscription its own (the same function subscribed twice is called
+ * twice), counting those that take token deltas. A throwing listener is ignored.
+ */
+export class Listeners {
+  readonly #subscriptions = new Set<{ listener: (event: RunEvent) => void }>();
+  #deltas = 0;
+
+  /** Whether a listener that takes token deltas is subscribed. */
+  get takeDeltas(): boolean {
+    return this.#deltas > 0;
+  }
+
+  /** Subscribes `listener`; returns its unsubscribe function (idempotent). */
+  add(listener: (event: RunEvent) => void, options: SubscribeOptions = {}): () => void {
+    const subscription = { listener };
+    this.#subscriptions.add(subscription);
+    const deltas = options.tokenDeltas !== false;
+    if (deltas) this.#deltas++;
+    return () => {
+      if (this.#subscriptions.delete(subscription) && deltas) this.#deltas--;
+    };
+  }
+
+  /** Calls every listener with `event`. */
+  deliver(event: RunEvent): void {
+    for (const { listener } of this.#subscriptions) {
+      try {
+        listener(event);
+      } catch {
+        // A failing listener must not break the run or other listeners.
+      }
+    }
+  }
+}
+
+/**
  * The event log of one run: callbacks see each event as it happens, and every async
  * iterator replays from the first event, so a late `for await` misses nothing (a turn that
  * nobody watched live has no `token-delta` events, unless the run streams always).
@@ -170,11 +206,11 @@ export interface SubscribeOptions {
 export class EventLog {
   readonly runId: string;
   readonly #events: RunEvent[] = [];
-  readonly #listeners = new Set<(event: RunEvent) => void>();
+  readonly #listeners = new Listeners();
   #waiters: Array<() => void> = [];
   #closed = false;
-  /** Iterators and listeners that want token deltas, now. */
-  #watchers = 0;
+  /** Iterators reading now. */
+  #iterators = 0;
   readonly #watchedElsewhere: (() => boolean) | undefined;
 
   /** `watchedElsewhere`: whether someone outside this log wants its deltas (the harness's own subscribers). */
@@ -185,7 +221,7 @@ export class EventLog {
 
   /** Whether anyone watches token deltas live now: an iterator, or a listener that takes them. */
   watched(): boolean {
-    return this.#watchers > 0 || this.#watchedElsewhere?.() === true;
+    return this.#iterators > 0 || this.#listeners.takeDeltas || this.#watchedElsewhere?.() === true;
   }
 
   /** Appends an event stamped with run id, sequence and time, and delivers it. */
@@ -199,31 +235,14 @@ export class EventLog {
       ...body,
     } as RunEvent;
     this.#events.push(event);
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch {
-        // A failing listener must not break the run or other listeners.
-      }
-    }
+    this.#listeners.deliver(event);
     if (this.#waiters.length > 0) this.#wake();
     return event;
   }
 
   /** Calls `listener` for every later event; returns an unsubscribe function. */
   subscribe(listener: (event: RunEvent) => void, options: SubscribeOptions = {}): () => void {
-    // A function subscribed twice is one listener (a Set): wrap it so each subscription counts.
-    const own = (event: RunEvent) => listener(event);
-    this.#listeners.add(own);
-    const watches = options.tokenDeltas !== false;
-    if (watches) this.#watchers++;
-    let subscribed = true;
-    return () => {
-      if (!subscribed) return;
-      subscribed = false;
-      this.#listeners.delete(own);
-      if (watches) this.#watchers--;
-    };
+    return this.#listeners.add(listener, options);
   }
 
   /** Ends iteration for all iterators once they have drained. */
@@ -239,7 +258,7 @@ export class EventLog {
 
   async *[Symbol.asyncIterator](): AsyncIterator<RunEvent> {
     // A watcher from its first read (a `for await` reads at once) until it ends or is left.
-    this.#watchers++;
+    this.#iterators++;
     try {
       let i = 0;
       while (true) {
@@ -252,7 +271,7 @@ export class EventLog {
         }
       }
     } finally {
-      this.#watchers--;
+      this.#iterators--;
     }
   }
 

@@ -45,7 +45,7 @@ import {
 } from './call-llm.ts';
 import { Council } from './council.ts';
 import { executeCouncil, type RunScope } from './council-executor.ts';
-import { EventLog, emptyUsage, type RunEvent, type SubscribeOptions } from './events.ts';
+import { EventLog, emptyUsage, Listeners, type RunEvent, type SubscribeOptions } from './events.ts';
 import { type JournalRun, openJournal, type RunFilter, type RunJournal } from './journal.ts';
 import { RecursionPolicy } from './recursion-policy.ts';
 import { Run, type RunResult, type RunStatus } from './run.ts';
@@ -166,9 +166,7 @@ export class Harness {
   readonly #prepared = new WeakMap<Council, Map<string, Promise<void>>>();
   #stopped = false;
   /** Listeners of every run's events (telemetry, metrics, dashboards). */
-  readonly #listeners = new Set<(event: RunEvent) => void>();
-  /** `subscribe` listeners that take token deltas. */
-  #deltaListeners = 0;
+  readonly #listeners = new Listeners();
   /** Skill providers (MCP servers): loaded once before the first council is prepared, closed at stop. */
   readonly #sources: SkillSource[] = [];
   #sourcesLoaded: Promise<void> | undefined;
@@ -228,11 +226,14 @@ export class Harness {
       registers: [this.metrics.registry],
     });
     this.#watchCanaries(this.#registry);
-    this.#listeners.add((event) => {
-      if (event.type === 'canary-decision') {
-        this.#canaryDecisions?.inc({ subject: event.subject, decision: event.decision });
-      }
-    });
+    this.#listeners.add(
+      (event) => {
+        if (event.type === 'canary-decision') {
+          this.#canaryDecisions?.inc({ subject: event.subject, decision: event.decision });
+        }
+      },
+      { tokenDeltas: false },
+    );
     this.scale = ScaleSignal.forHarness(this);
     const scale = this.scale;
     new Gauge({
@@ -733,40 +734,18 @@ export class Harness {
    * listeners); returns an unsubscribe function. Telemetry and metrics hang here.
    */
   subscribe(listener: (event: RunEvent) => void, options: SubscribeOptions = {}): () => void {
-    // Wrapped: the same function subscribed twice is two subscriptions.
-    const own = (event: RunEvent) => listener(event);
-    this.#listeners.add(own);
-    const watches = options.tokenDeltas !== false;
-    if (watches) this.#deltaListeners++;
-    let subscribed = true;
-    return () => {
-      if (!subscribed) return;
-      subscribed = false;
-      this.#listeners.delete(own);
-      if (watches) this.#deltaListeners--;
-    };
+    return this.#listeners.add(listener, options);
   }
 
   #log(runId: string, options: Pick<RunOptions, 'onEvent'>): EventLog {
     const log = new EventLog(runId, this.#watchedByListeners);
     if (options.onEvent) log.subscribe(options.onEvent);
-    log.subscribe(
-      (event) => {
-        for (const listener of this.#listeners) {
-          try {
-            listener(event);
-          } catch {
-            // A failing listener must not break the run or other listeners.
-          }
-        }
-      },
-      { tokenDeltas: false },
-    );
+    log.subscribe((event) => this.#listeners.deliver(event), { tokenDeltas: false });
     return log;
   }
 
   /** Whether a `subscribe` listener takes token deltas (then every run streams). */
-  readonly #watchedByListeners = () => this.#deltaListeners > 0;
+  readonly #watchedByListeners = () => this.#listeners.takeDeltas;
 
   /** Resumes every unfinished run whose process is gone (e.g. after a crash), oldest first. */
   resumeAll(options: Omit<RunOptions, 'tenant'> = {}): Run[] {
