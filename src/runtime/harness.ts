@@ -861,6 +861,11 @@ export class Harness {
         );
         journaled = true;
       }
+      // A new run waits for its turn on the event loop (behind the work of runs in flight) before
+      // it holds anything more: telemetry state, a scheduler slot. It is in the journal already;
+      // its run-start comes when it starts.
+      const paced = this.scheduler.limiter.pace?.('start');
+      if (paced) await paced;
       log.emit([name], { type: 'run-start', council: name, input });
       if (resumed) log.emit([name], { type: 'run-resume', ...resumed });
       await untilAborted(this.#prepare(council, tenant), signal);
@@ -873,9 +878,6 @@ export class Harness {
       return await this.engine.execute(
         job,
         async () => {
-          // A new run waits its turn on a busy event loop, behind the work of runs in flight.
-          const paced = this.scheduler.limiter.pace?.('start');
-          if (paced) await paced;
           log.emit([name], { type: 'run-queued', priority, waitedMs: Date.now() - queued });
           const budget = new Budget(limits, usage);
           const wall = budget.remainingMs();

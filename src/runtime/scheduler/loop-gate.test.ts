@@ -11,11 +11,22 @@ function busy(ms: number): void {
 }
 
 describe('LoopGate', () => {
-  it('lets work through at once while the turn is young and nobody waits', () => {
+  it('lets work of runs in flight through at once while the turn is young and nobody waits', () => {
     const gate = new LoopGate(50);
     expect(gate.pass()).toBeUndefined();
-    expect(gate.pass('start')).toBeUndefined();
+    expect(gate.pass()).toBeUndefined();
     expect(gate.stats().parked).toBe(0);
+  });
+
+  it('starts a new run in a later turn, in released batches, even on an idle loop', async () => {
+    const gate = new LoopGate(50);
+    const started: number[] = [];
+    const all = Array.from({ length: 5 }, (_, i) => gate.pass('start')?.then(() => started.push(i)));
+    expect(all.every((p) => p instanceof Promise)).toBe(true);
+    await Promise.resolve();
+    expect(started).toEqual([]);
+    await Promise.all(all);
+    expect(started).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('parks work once the turn has run past its slice, and releases it in a later turn', async () => {

@@ -7,11 +7,14 @@
  * answer to the next call. Nothing bounds a segment's length but the code in it (AI SDK post-
  * processing, journal writes, events), so the gate sits where segments begin: a run's start and a
  * model's answer (the gateway asks through {@link CallLimiter.pace}). While the loop's current turn
- * has run for less than `sliceMs` and nobody waits, a segment passes at once (no promise, one clock
- * read); otherwise it waits in a FIFO queue. Each later turn releases a batch of waiters, the batch
- * steered so that a turn lasts about `sliceMs`: it halves after a turn that ran long and grows
- * after a short one. Continuations of running runs go before new runs, so work already started
- * finishes first and a burst of new runs cannot crowd out the answers of those in flight.
+ * has run for less than `sliceMs` and nobody waits, an answer passes at once (no promise, one clock
+ * read); otherwise it waits in a FIFO queue. A new run always waits for a later turn: its work runs
+ * after the code that started it (a loop submitting a thousand runs), where no clock read at the
+ * gate could see it, so new runs only ever start in released batches. Each turn releases a batch
+ * of waiters, the batch steered so that a turn lasts about `sliceMs`: it halves after a turn that
+ * ran long and grows after a short one. Continuations of running runs go before new runs, so work
+ * already started finishes first and a burst of new runs cannot crowd out the answers of those in
+ * flight.
  *
  * One gate per process is the useful unit (all harnesses of a process share its loop), hence
  * {@link sharedLoopGate}; the scheduler uses it unless its options say otherwise.
@@ -87,7 +90,8 @@ export class LoopGate {
 
   /**
    * Undefined when the segment may run now; else a promise that resolves in a later turn. `start`:
-   * a new run (waits behind every continuation); `continue`: work of a run in flight.
+   * a new run (always a promise: it waits for a later turn, behind every continuation);
+   * `continue`: work of a run in flight.
    */
   readonly pass: LoopPace = (kind = 'continue') => {
     if (this.sliceMs === 0) return undefined;
@@ -97,7 +101,7 @@ export class LoopGate {
       setImmediate(this.#endTurn);
     }
     const ahead = kind === 'continue' ? this.#continues.size : this.#continues.size + this.#starts.size;
-    if (ahead === 0 && now - this.#sliceStart < this.sliceMs) return undefined;
+    if (kind === 'continue' && ahead === 0 && now - this.#sliceStart < this.sliceMs) return undefined;
     this.#parked += 1;
     return new Promise<void>((resolve) => {
       (kind === 'continue' ? this.#continues : this.#starts).push(resolve);
