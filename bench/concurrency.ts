@@ -26,7 +26,9 @@
  *   the young generation, code and buffers.
  * - `wall_s`, `runs_per_s`, `launch_s` (first to last launch); `cpu_ms_per_run`: the main
  *   thread's CPU time over the batch per run — the batch needs at least runs × that of one
- *   thread, and the loop is saturated while work arrives faster than that.
+ *   thread, and the loop is saturated while work arrives faster than that. `cpu_steal_s` (Linux):
+ *   CPU time the hypervisor gave to other guests meanwhile, all CPUs — seconds of it mean the batch
+ *   ran on a slower machine than the others.
  * - `journal_mb`: the journal file once the harness has closed it (and its WAL is merged).
  *   The bench fails unless every run succeeded and the journal holds every run as succeeded.
  *
@@ -37,7 +39,7 @@
  * live viewer; `false`: never streamed), BENCH_LOOP_SLICE_MS (the scheduler's `loopSliceMs`),
  * BENCH_LAG_LOG (ms: log every turn of the loop longer than that). Progress on stderr every second.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
@@ -117,6 +119,7 @@ try {
   const results: Array<Promise<void>> = [];
   const started = performance.now();
   const cpuBefore = process.threadCpuUsage();
+  const stealBefore = stealSeconds();
   const progress = setInterval(() => {
     log(
       `${((performance.now() - started) / 1000).toFixed(1)} s: launched ${launched}, finished ${finished}, ` +
@@ -161,6 +164,7 @@ try {
   await Promise.all(results);
   const wallMs = performance.now() - started;
   const cpu = process.threadCpuUsage(cpuBefore);
+  const stealAfter = stealSeconds();
   lag.disable();
   clearInterval(progress);
   clearInterval(probe);
@@ -199,6 +203,9 @@ try {
     runs_per_s: round(runs / (wallMs / 1000), 0),
     launch_s: round((launchedAt - started) / 1000, 2),
     cpu_ms_per_run: round((cpu.user + cpu.system) / 1000 / runs, 3),
+    ...(stealBefore === undefined || stealAfter === undefined
+      ? {}
+      : { cpu_steal_s: round(stealAfter - stealBefore, 2) }),
     journal_mb: round(mib(statSync(journalPath).size), 1),
     goals,
     model: modelKind,
@@ -219,4 +226,18 @@ try {
 } finally {
   if (!stopped) await harness.stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * CPU time the hypervisor gave to other guests, all CPUs, seconds (Linux `/proc/stat`; undefined
+ * elsewhere). A batch during which it grew by seconds ran on a slower machine than the others.
+ */
+function stealSeconds(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const steal = Number(line.trim().split(/\s+/)[8]);
+    return Number.isFinite(steal) ? steal / 100 : undefined;
+  } catch {
+    return undefined;
+  }
 }
