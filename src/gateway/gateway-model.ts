@@ -907,11 +907,8 @@ class Gateway implements GatewayModel {
     if (paced) {
       clock?.hold();
       await paced;
+      // No timeout fires while held (AttemptClock.hold), so none can have ended the attempt here.
       clock?.resume();
-      if (clock?.error) {
-        await reader.cancel().catch(() => {});
-        throw clock.error;
-      }
     }
     // From here on a failure ends this stream with a typed stream_interrupted error part; it is
     // never replayed on another model.
